@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
@@ -36,6 +37,14 @@ struct FrameScan {
 //                     < 20 ("frame too short"), type != 6 ("bad frame type").
 // Incomplete input is never an error.
 absl::StatusOr<FrameScan> ScanFrame(absl::Span<const uint8_t> input);
+
+// CheckEndOfStream is what a reader calls when the peer closes the stream
+// with `pending` (the bytes received after the last whole frame) unconsumed.
+// Returns OK if `pending` is empty (a clean end); kDataLoss ("truncated
+// frame") if it holds part of a frame; the ScanFrame error if it is
+// malformed; kFailedPrecondition if it still holds a whole frame, which the
+// caller should have opened first.
+absl::Status CheckEndOfStream(absl::Span<const uint8_t> pending);
 
 // FramePayload returns the ciphertext of a complete frame (bytes 8 .. size-16).
 // `frame` must be exactly one frame that ScanFrame accepted.
