@@ -1,0 +1,627 @@
+#include "conn/secure_connection.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace alts {
+namespace {
+
+// kMaxIovecs: chunks handed to one sendmsg; with 32 KiB buffers this is far
+// above what a socket takes in one call.
+constexpr int kMaxIovecs = 16;
+
+absl::Status ErrnoStatus(absl::string_view what, int err) {
+  if (err == ECONNRESET || err == EPIPE || err == ENOTCONN) {
+    return absl::UnavailableError(absl::StrCat(what, ": ", strerror(err)));
+  }
+  return absl::InternalError(absl::StrCat(what, ": ", strerror(err)));
+}
+
+}  // namespace
+
+// WriteChunk lives at the front of the leased buffer whose unsent ciphertext
+// it describes, so queued output costs no allocation beyond the buffer.
+struct SecureConnection::WriteChunk {
+  BufferLease lease;  // owns the buffer this chunk lives in
+  WriteChunk* next = nullptr;
+  uint32_t begin = 0;  // first unsent byte, as an offset into the buffer
+  uint32_t end = 0;    // end of the sealed bytes
+};
+
+namespace {
+// kChunkHeaderSize: where ciphertext starts in a write buffer (cache-line
+// aligned, past the WriteChunk).
+constexpr uint32_t kChunkHeaderSize = 64;
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SecureConnection>> SecureConnection::Create(
+    event_base* base, WakeQueue* wake, int fd, RecordProtector protector,
+    const ConnectionResources* resources, absl::Span<const uint8_t> initial_bytes) {
+  static_assert(sizeof(WriteChunk) <= kChunkHeaderSize);
+  if (fd < 0) return absl::InvalidArgumentError("SecureConnection: bad fd");
+  if (base == nullptr || wake == nullptr || resources == nullptr ||
+      resources->read_pool == nullptr || resources->storage == nullptr) {
+    close(fd);
+    return absl::InvalidArgumentError("SecureConnection: missing base, wake queue or pools");
+  }
+  if (resources->read_pool->stats().buffer_size < kChunkHeaderSize + kMinFrameSize + 1) {
+    close(fd);
+    return absl::InvalidArgumentError("SecureConnection: read buffers are too small");
+  }
+  if (initial_bytes.size() > kMaxInitialBytes) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("SecureConnection: ", initial_bytes.size(),
+                     " bytes behind the handshake exceed the limit of ", kMaxInitialBytes));
+  }
+  int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    absl::Status s = ErrnoStatus("SecureConnection: fcntl(O_NONBLOCK)", errno);
+    close(fd);
+    return s;
+  }
+  std::unique_ptr<SecureConnection> conn(
+      new SecureConnection(base, wake, fd, std::move(protector), resources));
+  if (resources->options.read_policy == ReadBufferPolicy::kPinned) {
+    conn->pinned_ = resources->read_pool->TryAcquire();
+    if (!conn->pinned_) {
+      return absl::ResourceExhaustedError(
+          "SecureConnection: read pool budget exhausted (pinned buffer)");
+    }
+  }
+  if (!initial_bytes.empty()) {
+    conn->partial_ = resources->storage->Acquire(initial_bytes.size());
+    if (!conn->partial_) {
+      return absl::ResourceExhaustedError("SecureConnection: no storage for handshake leftovers");
+    }
+    memcpy(conn->partial_.data(), initial_bytes.data(), initial_bytes.size());
+    conn->partial_held_ = static_cast<uint32_t>(initial_bytes.size());
+    conn->unprocessed_input_ = true;
+  }
+  return conn;
+}
+
+SecureConnection::SecureConnection(event_base* base, WakeQueue* wake, int fd,
+                                   RecordProtector protector,
+                                   const ConnectionResources* resources)
+    : resources_(resources), wake_(wake), protector_(std::move(protector)), fd_(fd) {
+  // Bind the embedded event to the base now; interest is set by UpdateInterest.
+  event_assign(&event_, base, fd_, 0, &SecureConnection::OnEvent, this);
+}
+
+SecureConnection::~SecureConnection() {
+  if (alive_ != nullptr) *alive_ = false;
+  if (registered_events_ != 0) event_del(&event_);
+  registered_events_ = 0;
+  if (waiting_for_buffer_) resources_->read_pool->CancelWait(this);
+  wake_->Cancel(this);
+  CloseFd();
+  ReleaseBuffers();
+}
+
+size_t SecureConnection::read_buffer_size() const {
+  return resources_->read_pool->stats().buffer_size;
+}
+
+void SecureConnection::Start(ReadyHandler* handler) {
+  if (started_) return;
+  started_ = true;
+  handler_ = handler;
+  if (!status_.ok()) {
+    wake_->Wake(this);  // report the error from a top-level dispatch
+    return;
+  }
+  if (unprocessed_input_) {
+    // Handshake leftovers: process them before anything is read. Deliveries
+    // happen from a top-level dispatch so the handler may destroy us.
+    wake_->Wake(this);
+  }
+  UpdateInterest();
+}
+
+void SecureConnection::PauseReading() {
+  paused_ = true;
+  UpdateInterest();
+}
+
+void SecureConnection::ResumeReading() {
+  if (!paused_) return;
+  paused_ = false;
+  UpdateInterest();
+  // Handshake leftovers may still wait to be processed.
+  if (unprocessed_input_) wake_->Wake(this);
+}
+
+size_t SecureConnection::HeapBytes() const {
+  size_t bytes = sizeof(*this);
+  if (partial_) bytes += partial_.size();
+  if (pinned_) bytes += pinned_.size();
+  for (const WriteChunk* c = write_head_; c != nullptr; c = c->next) bytes += c->lease.size();
+  return bytes;
+}
+
+size_t SecureConnection::LeasedBuffers() const {
+  size_t n = pinned_ ? 1 : 0;
+  for (const WriteChunk* c = write_head_; c != nullptr; c = c->next) ++n;
+  return n;
+}
+
+bool SecureConnection::WantRead() const {
+  return started_ && handler_ != nullptr && !paused_ && !waiting_for_buffer_ &&
+         !unprocessed_input_ && !read_ended_ && status_.ok() && fd_ >= 0;
+}
+
+void SecureConnection::UpdateInterest() {
+  short want = 0;
+  if (fd_ >= 0 && status_.ok()) {
+    if (WantRead()) want |= EV_READ;
+    if (write_head_ != nullptr) want |= EV_WRITE;
+  }
+  if (want == registered_events_) return;
+  event_base* base = event_get_base(&event_);
+  if (registered_events_ != 0) event_del(&event_);
+  registered_events_ = want;
+  if (want != 0) {
+    event_assign(&event_, base, fd_, static_cast<short>(want | EV_PERSIST),
+                 &SecureConnection::OnEvent, this);
+    event_add(&event_, nullptr);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Top-level dispatch. Handler callbacks are only made from here (never from
+// inside a call the handler made), and after each one we check whether the
+// handler destroyed the connection.
+
+void SecureConnection::OnEvent(evutil_socket_t, short what, void* arg) {
+  auto* self = static_cast<SecureConnection*>(arg);
+  bool alive = true;
+  self->alive_ = &alive;
+  if (what & EV_WRITE) {
+    self->HandleWritable();
+    if (!alive) return;
+  }
+  if (what & EV_READ) {
+    self->HandleReadable();
+    if (!alive) return;
+  }
+  self->FinishDispatch();
+  if (!alive) return;
+  self->alive_ = nullptr;
+}
+
+void SecureConnection::OnBufferAvailable() {
+  // Any thread: only schedule; the retry runs on our reactor thread.
+  wake_->Wake(this);
+}
+
+void SecureConnection::OnWake() {
+  bool alive = true;
+  alive_ = &alive;
+  if (waiting_for_buffer_) {
+    waiting_for_buffer_ = false;
+    UpdateInterest();
+  }
+  if (unprocessed_input_ && status_.ok() && started_ && handler_ != nullptr && !paused_) {
+    // Bytes that arrived behind the handshake are processed before any read.
+    unprocessed_input_ = false;
+    BufferLease source = std::move(partial_);
+    const size_t held = partial_held_;
+    partial_held_ = 0;
+    partial_frame_size_ = 0;
+    bool ok;
+    if (pinned_ && held <= pinned_.size()) {
+      memcpy(pinned_.data(), source.data(), held);
+      source.Reset();
+      ok = ProcessInput(pinned_.data(), held, source, /*in_pinned=*/true);
+    } else {
+      ok = ProcessInput(source.data(), held, source, /*in_pinned=*/false);
+    }
+    if (!alive) return;
+    if (ok) UpdateInterest();
+  }
+  if (WantRead()) {
+    HandleReadable();  // the socket may have become readable while we waited
+    if (!alive) return;
+  }
+  if (write_blocked_notify_) {
+    HandleWritable();
+    if (!alive) return;
+  }
+  FinishDispatch();
+  if (!alive) return;
+  alive_ = nullptr;
+}
+
+void SecureConnection::FinishDispatch() {
+  if (end_reported_ || handler_ == nullptr || !started_) return;
+  if (!status_.ok() || read_ended_) {
+    end_reported_ = true;
+    handler_->OnEnd(status_);
+  }
+}
+
+bool SecureConnection::Deliver(absl::Span<uint8_t> data, BufferLease& lease) {
+  bool* alive = alive_;
+  handler_->OnData(data, lease);
+  if (alive != nullptr && !*alive) return false;
+  return status_.ok();
+}
+
+// ---------------------------------------------------------------------------
+// Reading.
+
+void SecureConnection::HandleReadable() {
+  bool* alive = alive_;
+  for (size_t i = 0; i < resources_->options.max_reads_per_wakeup; ++i) {
+    if (!WantRead()) return;
+    bool more = ReadOnce();
+    if (alive != nullptr && !*alive) return;
+    if (!more) return;
+  }
+}
+
+bool SecureConnection::ReadOnce() {
+  const size_t cap = read_buffer_size();
+  if (partial_ && partial_frame_size_ > cap) return ReadIntoAssembly();
+
+  BufferLease lease;
+  uint8_t* buf;
+  size_t held = partial_held_;
+  bool in_pinned = static_cast<bool>(pinned_);
+  if (in_pinned) {
+    buf = pinned_.data();
+    if (partial_) {  // leftovers that arrived with the handshake
+      memcpy(buf, partial_.data(), held);
+      partial_.Reset();
+    }
+  } else {
+    lease = waiting_for_buffer_ ? BufferLease() : resources_->read_pool->AcquireOrWait(this);
+    if (!lease) {
+      // Budget exhausted: stop watching the fd until a buffer comes back
+      // (OnBufferAvailable -> OnWake). Readers slow down; memory stays bounded.
+      waiting_for_buffer_ = true;
+      UpdateInterest();
+      return false;
+    }
+    buf = lease.data();
+    if (held > 0) {
+      memcpy(buf, partial_.data(), held);
+      partial_.Reset();
+    }
+  }
+  partial_held_ = 0;
+
+  ssize_t n;
+  do {
+    n = recv(fd_, buf + held, cap - held, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (held > 0) {
+        if (in_pinned) {
+          partial_held_ = static_cast<uint32_t>(held);
+        } else if (!StashPartial(buf, held, partial_frame_size_)) {
+          return false;
+        }
+      }
+      return false;
+    }
+    Fail(ErrnoStatus("read", errno));
+    return false;
+  }
+  if (n == 0) {
+    if (held > 0) {
+      Fail(absl::DataLossError(absl::StrCat(
+          "peer closed the connection inside a frame (truncated frame: ", held, " of ",
+          partial_frame_size_ ? absl::StrCat(partial_frame_size_) : std::string("?"),
+          " bytes)")));
+    } else {
+      read_ended_ = true;
+      MaybeFinishClose();
+      UpdateInterest();
+    }
+    return false;
+  }
+  const bool filled = static_cast<size_t>(n) == cap - held;
+  if (!ProcessInput(buf, held + static_cast<size_t>(n), lease, in_pinned)) return false;
+  return filled;
+}
+
+bool SecureConnection::ReadIntoAssembly() {
+  // A frame larger than a read buffer: read straight into storage sized to it.
+  ssize_t n;
+  do {
+    n = recv(fd_, partial_.data() + partial_held_, partial_frame_size_ - partial_held_, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    Fail(ErrnoStatus("read", errno));
+    return false;
+  }
+  if (n == 0) {
+    Fail(absl::DataLossError(absl::StrCat(
+        "peer closed the connection inside a frame (truncated frame: ", partial_held_, " of ",
+        partial_frame_size_, " bytes)")));
+    return false;
+  }
+  partial_held_ += static_cast<uint32_t>(n);
+  if (partial_held_ < partial_frame_size_) return true;
+  BufferLease source = std::move(partial_);
+  size_t held = partial_held_;
+  partial_held_ = 0;
+  partial_frame_size_ = 0;
+  return ProcessInput(source.data(), held, source, /*in_pinned=*/false);
+}
+
+bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lease,
+                                    bool in_pinned) {
+  size_t off = 0;
+  size_t out = 0;
+  size_t pending_frame = 0;
+  while (off < total) {
+    absl::StatusOr<OpenResult> r = protector_.OpenNext(absl::MakeSpan(buf + off, total - off));
+    if (!r.ok()) {
+      Fail(r.status());
+      return false;
+    }
+    if (r->consumed == 0) {
+      pending_frame = r->pending_frame_size;
+      break;
+    }
+    if (!r->plaintext.empty()) {
+      // Coalesce plaintext at the front so the handler gets one span.
+      if (r->plaintext.data() != buf + out) {
+        memmove(buf + out, r->plaintext.data(), r->plaintext.size());
+      }
+      out += r->plaintext.size();
+    }
+    off += r->consumed;
+  }
+  const size_t leftover = total - off;
+  const bool keep_in_pinned =
+      in_pinned && leftover > 0 && pending_frame <= read_buffer_size();
+  if (leftover > 0 && !keep_in_pinned) {
+    // Keep the incomplete frame's bytes in storage sized to them, so the read
+    // buffer can go back to the pool (and to the handler, if it wants it).
+    if (!StashPartial(buf + off, leftover, pending_frame)) return false;
+  }
+  if (out > 0) {
+    BufferLease none;
+    if (!Deliver(absl::MakeSpan(buf, out), in_pinned ? none : lease)) return false;
+  }
+  if (keep_in_pinned) {
+    memmove(pinned_.data(), buf + off, leftover);
+    partial_held_ = static_cast<uint32_t>(leftover);
+    partial_frame_size_ = static_cast<uint32_t>(pending_frame);
+  }
+  return true;
+}
+
+bool SecureConnection::StashPartial(const uint8_t* bytes, size_t size, size_t frame_size) {
+  // Frames larger than a read buffer are assembled in storage sized to the
+  // whole frame; smaller ones keep only what has arrived.
+  const size_t want = frame_size > read_buffer_size() ? frame_size : size;
+  partial_ = resources_->storage->Acquire(want);
+  if (!partial_) {
+    Fail(absl::ResourceExhaustedError(
+        absl::StrCat("no storage for ", want, " bytes of an incomplete frame")));
+    return false;
+  }
+  memcpy(partial_.data(), bytes, size);
+  partial_held_ = static_cast<uint32_t>(size);
+  partial_frame_size_ = static_cast<uint32_t>(frame_size);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Writing.
+
+size_t SecureConnection::PlaintextThatFits(size_t room) const {
+  const size_t max_frame = protector_.max_frame_size();
+  const size_t full = room / max_frame;
+  const size_t rest = room % max_frame;
+  return full * protector_.max_plaintext_per_frame() +
+         (rest > kFrameOverhead ? rest - kFrameOverhead : 0);
+}
+
+SecureConnection::WriteChunk* SecureConnection::NewChunk() {
+  BufferLease lease = waiting_for_buffer_ ? resources_->read_pool->TryAcquire()
+                                          : resources_->read_pool->AcquireOrWait(this);
+  if (!lease) {
+    waiting_for_buffer_ = true;
+    UpdateInterest();
+    return nullptr;
+  }
+  uint8_t* mem = lease.data();
+  auto* chunk = new (mem) WriteChunk();
+  chunk->lease = std::move(lease);
+  chunk->begin = chunk->end = kChunkHeaderSize;
+  if (write_tail_ == nullptr) {
+    write_head_ = write_tail_ = chunk;
+  } else {
+    write_tail_->next = chunk;
+    write_tail_ = chunk;
+  }
+  return chunk;
+}
+
+void SecureConnection::FreeChunk(WriteChunk* chunk) {
+  BufferLease lease = std::move(chunk->lease);
+  chunk->~WriteChunk();
+  // `lease` goes back to the pool here.
+}
+
+absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plaintext) {
+  if (!status_.ok()) return status_;
+  if (write_closing_) return absl::FailedPreconditionError("Write after Close");
+  size_t accepted = 0;
+  while (accepted < plaintext.size()) {
+    if (pending_write_ >= resources_->options.write_high_water) break;
+    WriteChunk* chunk = write_tail_;
+    size_t fits = 0;
+    if (chunk != nullptr) fits = PlaintextThatFits(chunk->lease.size() - chunk->end);
+    if (fits == 0) {
+      // Send what is sealed before taking another buffer: when the socket
+      // keeps up, one buffer is reused for the whole message.
+      Flush();
+      if (!status_.ok()) return status_;
+      chunk = NewChunk();
+      if (chunk == nullptr) break;  // pool exhausted: OnWritable when one returns
+      fits = PlaintextThatFits(chunk->lease.size() - chunk->end);
+    }
+    const size_t n = std::min(fits, plaintext.size() - accepted);
+    absl::StatusOr<size_t> sealed = protector_.Seal(
+        plaintext.subspan(accepted, n),
+        absl::MakeSpan(chunk->lease.data() + chunk->end, chunk->lease.size() - chunk->end));
+    if (!sealed.ok()) {
+      Fail(sealed.status());
+      return status_;
+    }
+    chunk->end += static_cast<uint32_t>(*sealed);
+    pending_write_ += *sealed;
+    accepted += n;
+  }
+  if (accepted < plaintext.size()) write_blocked_notify_ = true;
+  Flush();
+  if (!status_.ok()) return status_;
+  UpdateInterest();
+  return accepted;
+}
+
+void SecureConnection::Flush() {
+  while (write_head_ != nullptr && fd_ >= 0) {
+    iovec iov[kMaxIovecs];
+    int count = 0;
+    for (WriteChunk* c = write_head_; c != nullptr && count < kMaxIovecs; c = c->next) {
+      if (c->end == c->begin) continue;
+      iov[count].iov_base = c->lease.data() + c->begin;
+      iov[count].iov_len = c->end - c->begin;
+      ++count;
+    }
+    if (count == 0) {
+      // Only empty chunks (possible when sealing failed): drop them.
+      while (write_head_ != nullptr) {
+        WriteChunk* next = write_head_->next;
+        FreeChunk(write_head_);
+        write_head_ = next;
+      }
+      write_tail_ = nullptr;
+      break;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    ssize_t n;
+    do {
+      n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      Fail(ErrnoStatus("write", errno));
+      return;
+    }
+    size_t sent = static_cast<size_t>(n);
+    pending_write_ -= sent;
+    // Free every chunk that is now fully sent (an idle connection keeps none).
+    while (write_head_ != nullptr) {
+      WriteChunk* c = write_head_;
+      const size_t in_chunk = c->end - c->begin;
+      if (sent < in_chunk) {
+        c->begin += static_cast<uint32_t>(sent);
+        break;
+      }
+      sent -= in_chunk;
+      write_head_ = c->next;
+      if (write_head_ == nullptr) write_tail_ = nullptr;
+      FreeChunk(c);
+    }
+  }
+  UpdateInterest();
+}
+
+void SecureConnection::HandleWritable() {
+  bool* alive = alive_;
+  Flush();
+  MaybeFinishClose();
+  if (write_blocked_notify_ && status_.ok() && !write_closing_ && !waiting_for_buffer_ &&
+      pending_write_ <= resources_->options.write_high_water / 2) {
+    write_blocked_notify_ = false;
+    handler_->OnWritable();
+    if (alive != nullptr && !*alive) return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Closing and errors.
+
+void SecureConnection::Close() {
+  if (write_closing_ || !status_.ok()) return;
+  write_closing_ = true;
+  write_blocked_notify_ = false;
+  Flush();
+  MaybeFinishClose();
+}
+
+void SecureConnection::MaybeFinishClose() {
+  if (!status_.ok() || fd_ < 0) return;
+  if (write_closing_ && !write_closed_ && write_head_ == nullptr) {
+    shutdown(fd_, SHUT_WR);
+    write_closed_ = true;
+  }
+  if (write_closed_ && read_ended_) {
+    CloseFd();
+    UpdateInterest();
+  }
+}
+
+void SecureConnection::Abort(absl::Status reason) {
+  if (reason.ok()) reason = absl::CancelledError("connection aborted");
+  Fail(std::move(reason));
+}
+
+void SecureConnection::Fail(absl::Status status) {
+  if (!status_.ok()) return;
+  status_ = std::move(status);
+  if (registered_events_ != 0) event_del(&event_);
+  registered_events_ = 0;
+  CloseFd();
+  ReleaseBuffers();
+  // OnEnd is reported from a top-level dispatch: now if we are in one (see
+  // FinishDispatch), otherwise on the next turn of the reactor.
+  if (alive_ == nullptr) wake_->Wake(this);
+}
+
+void SecureConnection::CloseFd() {
+  if (fd_ < 0) return;
+  if (registered_events_ != 0) event_del(&event_);
+  registered_events_ = 0;
+  close(fd_);
+  fd_ = -1;
+}
+
+void SecureConnection::ReleaseBuffers() {
+  while (write_head_ != nullptr) {
+    WriteChunk* next = write_head_->next;
+    FreeChunk(write_head_);
+    write_head_ = next;
+  }
+  write_tail_ = nullptr;
+  pending_write_ = 0;
+  partial_.Reset();
+  partial_held_ = 0;
+  partial_frame_size_ = 0;
+  pinned_.Reset();
+}
+
+}  // namespace alts

@@ -1,0 +1,206 @@
+#ifndef ALTS_CONN_SECURE_CONNECTION_H_
+#define ALTS_CONN_SECURE_CONNECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "alts/record_protector.h"
+#include "conn/buffer_pool.h"
+#include "conn/ready_reader.h"
+#include "conn/storage_pool.h"
+#include "conn/wake_queue.h"
+
+namespace alts {
+
+// ReadBufferPolicy chooses how a connection gets its read buffer.
+enum class ReadBufferPolicy {
+  // kOnDemand: no buffer while idle; a pool buffer is leased per readiness
+  // wakeup and returned before the wakeup ends.
+  kOnDemand,
+  // kPinned: a pool buffer is leased at creation and held for life (the
+  // classic design, kept to measure the difference side by side).
+  kPinned,
+};
+
+// kDefaultWriteHighWater: pending ciphertext above which Write refuses more
+// plaintext, so a slow reader pushes back on the writer instead of growing
+// an unbounded queue.
+inline constexpr size_t kDefaultWriteHighWater = 256 * 1024;
+// kDefaultMaxReadsPerWakeup: reads one readiness wakeup may do before
+// yielding to other connections on the reactor (fairness).
+inline constexpr size_t kDefaultMaxReadsPerWakeup = 8;
+// kMaxInitialBytes: handshake leftovers accepted at creation (several frames
+// coalesced behind the last handshake message; more would be a peer trying
+// to make us buffer before the connection exists).
+inline constexpr size_t kMaxInitialBytes = kMaxFrameSize;
+
+// ConnectionOptions tunes a SecureConnection.
+struct ConnectionOptions {
+  ReadBufferPolicy read_policy = ReadBufferPolicy::kOnDemand;
+  size_t write_high_water = kDefaultWriteHighWater;
+  size_t max_reads_per_wakeup = kDefaultMaxReadsPerWakeup;
+};
+
+// ConnectionResources are shared by many connections and must outlive them.
+struct ConnectionResources {
+  // read_pool lends read buffers (and write buffers); e.g. 32 KiB each.
+  BufferPool* read_pool = nullptr;
+  // storage keeps the bytes of frames that have not fully arrived.
+  StoragePool* storage = nullptr;
+  ConnectionOptions options;
+};
+
+// SecureConnection is an ALTS record-protected connection over a connected,
+// non-blocking socket on one libevent event_base (one reactor thread).
+//
+// Reads: on readiness it leases a buffer, reads, opens the complete frames in
+// place, delivers their plaintext (coalesced, one OnData per read) and
+// returns the buffer. The bytes of an incomplete frame are kept in storage
+// sized to what is held; a frame larger than a read buffer is assembled in
+// storage sized to that frame. An idle connection holds no pool buffer.
+//
+// Writes: Write seals into leased buffers and writes them (vectored) at once;
+// if the socket would block only the unsent ciphertext is kept (inside the
+// buffers that hold it) and sending resumes on writability. Above the high-
+// water mark Write accepts less (or nothing) and OnWritable follows later.
+//
+// Errors: the first error is sticky; it closes the socket and is reported
+// once through ReadyHandler::OnEnd. Peer EOF between frames is the end of
+// the stream (OnEnd(OK)); EOF inside a frame is kDataLoss.
+//
+// Threading: create, use and destroy on the event_base's thread. The handler
+// may destroy the connection from inside any callback.
+class SecureConnection final : public ReadyReader, private BufferWaiter, private WakeNode {
+ public:
+  // Create wraps `fd` (connected; made non-blocking here; owned from now on,
+  // also on failure) with `protector`. `initial_bytes` are bytes that arrived
+  // behind the handshake (the peer's first frames); they are the first input.
+  // `wake` must belong to `base`. Returns kInvalidArgument for bad arguments
+  // or too many initial bytes, kResourceExhausted if the pinned policy cannot
+  // lease its buffer.
+  static absl::StatusOr<std::unique_ptr<SecureConnection>> Create(
+      event_base* base, WakeQueue* wake, int fd, RecordProtector protector,
+      const ConnectionResources* resources,
+      absl::Span<const uint8_t> initial_bytes = {});
+
+  // The destructor closes the socket at once if it is still open (unsent
+  // data is dropped: call Close() and wait for OnEnd to flush first).
+  ~SecureConnection() override;
+
+  SecureConnection(const SecureConnection&) = delete;
+  SecureConnection& operator=(const SecureConnection&) = delete;
+
+  // ReadyReader:
+  void Start(ReadyHandler* handler) override;
+  void PauseReading() override;
+  void ResumeReading() override;
+  size_t HeapBytes() const override;
+  size_t LeasedBuffers() const override;
+
+  // Write seals and sends `plaintext`, returning how many bytes it accepted:
+  // all of them unless pending output is above the high-water mark or the
+  // pool has no buffer, in which case OnWritable follows when there is room.
+  // Returns the sticky error once the connection has failed, and
+  // kFailedPrecondition after Close().
+  absl::StatusOr<size_t> Write(absl::Span<const uint8_t> plaintext);
+
+  // Close closes gracefully: it stops accepting writes, flushes pending
+  // output, then shuts down the write side; reading goes on until the peer's
+  // EOF (OnEnd(OK)), then the socket is closed.
+  void Close();
+
+  // Abort closes the socket now, dropping pending output, and reports
+  // `reason` (if no error was reported before).
+  void Abort(absl::Status reason);
+
+  // pending_write_bytes returns ciphertext waiting for the socket.
+  size_t pending_write_bytes() const { return pending_write_; }
+  // status returns OK or the sticky error.
+  const absl::Status& status() const { return status_; }
+  // fd returns the socket, or -1 once closed.
+  int fd() const { return fd_; }
+  const RecordProtector& protector() const { return protector_; }
+
+ private:
+  struct WriteChunk;
+
+  SecureConnection(event_base* base, WakeQueue* wake, int fd, RecordProtector protector,
+                   const ConnectionResources* resources);
+
+  static void OnEvent(evutil_socket_t fd, short what, void* arg);
+  void OnBufferAvailable() override;  // BufferWaiter, any thread
+  void OnWake() override;             // WakeNode, reactor thread
+
+  bool WantRead() const;
+  void UpdateInterest();
+  void HandleReadable();
+  // ReadOnce does one read; returns true if another read may find more.
+  bool ReadOnce();
+  bool ReadIntoAssembly();
+  // ProcessInput opens the frames in buf[0, total), keeps the incomplete
+  // tail and delivers the plaintext. `in_pinned` says buf is pinned_.
+  // Returns false if the connection failed or was destroyed.
+  bool ProcessInput(uint8_t* buf, size_t total, BufferLease& lease, bool in_pinned);
+  bool StashPartial(const uint8_t* bytes, size_t size, size_t frame_size);
+  bool Deliver(absl::Span<uint8_t> data, BufferLease& lease);
+  // Runs at the end of every top-level dispatch: reports the end if due.
+  void FinishDispatch();
+  void HandleWritable();
+  // Flush writes as much pending output as the socket takes.
+  void Flush();
+  WriteChunk* NewChunk();
+  void FreeChunk(WriteChunk* chunk);
+  size_t PlaintextThatFits(size_t room) const;
+  void MaybeFinishClose();
+  // Fail records the first error, closes the socket and frees buffers; the
+  // handler hears of it (OnEnd) from the next top-level dispatch.
+  void Fail(absl::Status status);
+  void CloseFd();
+  void ReleaseBuffers();
+  size_t read_buffer_size() const;
+
+  const ConnectionResources* resources_;
+  WakeQueue* wake_;
+  ReadyHandler* handler_ = nullptr;
+  // Points at a flag on the stack of the innermost callback dispatch, so the
+  // dispatcher learns when the handler destroyed the connection.
+  bool* alive_ = nullptr;
+  RecordProtector protector_;
+  struct event event_;
+  // Storage (from resources_->storage) holding the start of an incomplete
+  // frame; sized to the bytes held, or to the frame if it is larger than a
+  // read buffer. In kPinned mode an incomplete frame that fits a buffer
+  // stays at the front of pinned_ instead.
+  BufferLease partial_;
+  // kPinned: the buffer leased at creation and held for life.
+  BufferLease pinned_;
+  uint32_t partial_held_ = 0;
+  // Wire size of the incomplete frame once its length field is in, else 0.
+  uint32_t partial_frame_size_ = 0;
+  WriteChunk* write_head_ = nullptr;
+  WriteChunk* write_tail_ = nullptr;
+  size_t pending_write_ = 0;
+  absl::Status status_;
+  int fd_;
+  short registered_events_ = 0;
+  bool started_ = false;
+  bool unprocessed_input_ = false;     // handshake leftovers not yet opened
+  bool paused_ = false;
+  bool waiting_for_buffer_ = false;
+  bool write_blocked_notify_ = false;  // a Write fell short: OnWritable owed
+  bool read_ended_ = false;            // peer EOF seen
+  bool write_closing_ = false;         // Close() called
+  bool write_closed_ = false;          // shutdown(SHUT_WR) done
+  bool end_reported_ = false;
+};
+
+}  // namespace alts
+
+#endif  // ALTS_CONN_SECURE_CONNECTION_H_
