@@ -422,6 +422,21 @@ absl::StatusOr<UniqueFd> ListenAndAccept(const Options& options) {
   return last;
 }
 
+// IsSelfConnected reports whether a loopback connect to an unused port in
+// the ephemeral range picked that same port as its source: TCP then connects
+// the socket to itself, and the peer would read its own frames back.
+bool IsSelfConnected(int fd) {
+  sockaddr_storage local{};
+  sockaddr_storage peer{};
+  socklen_t local_len = sizeof(local);
+  socklen_t peer_len = sizeof(peer);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+    return false;
+  }
+  return local_len == peer_len && std::memcmp(&local, &peer, local_len) == 0;
+}
+
 // ConnectWithRetry connects to the peer, retrying refused or unreachable
 // attempts for kConnectRetryWindow.
 absl::StatusOr<UniqueFd> ConnectWithRetry(const Options& options) {
@@ -441,6 +456,12 @@ absl::StatusOr<UniqueFd> ConnectWithRetry(const Options& options) {
         do {
           rc = connect(fd.get(), ai->ai_addr, ai->ai_addrlen);
         } while (rc != 0 && errno == EINTR);
+        if (rc == 0 && IsSelfConnected(fd.get())) {
+          last = absl::UnavailableError(absl::StrCat(
+              "connect to ", options.host, ":", options.port,
+              ": connected to itself (nobody listening)"));
+          continue;
+        }
         if (rc == 0) {
           SetNoDelay(fd.get());
           return fd;

@@ -1,0 +1,706 @@
+// Runs the record_peer binary: two of them against each other over loopback,
+// and against hostile or scripted peers written here on raw sockets. The
+// frames the scripted peers send are gRPC's own vectors (spec section 5.2).
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+extern char** environ;
+
+namespace alts {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr char kRecordPeer[] = RECORD_PEER_PATH;
+
+using Clock = std::chrono::steady_clock;
+// kProcessDeadline: a record_peer run that takes longer is hung; kill it.
+// Generous because sanitizer builds run the tool several times slower.
+constexpr std::chrono::seconds kProcessDeadline{120};
+// kPollSlice is how often waiting loops re-check for the child's exit.
+constexpr int kPollSliceMs = 20;
+
+#ifdef ALTS_SANITIZER_BUILD
+// Sanitized builds are several times slower; the large-frame run is scaled
+// down (the small-chunk run still has to cross the 65536-frame rekey epoch).
+constexpr uint64_t kLargeRunBytes = 8u << 20;
+#else
+constexpr uint64_t kLargeRunBytes = 32u << 20;
+#endif
+// kSmallChunkBytes with --chunk 16 (mean 8.5 bytes per chunk, one frame per
+// chunk) gives about 94,000 frames each way: past the first REKEY epoch
+// boundary at 65,536 frames in both directions.
+constexpr uint64_t kSmallChunkBytes = 800000;
+
+// Keys and frames from the record-protocol spec, section 5.2 (made by gRPC-Go).
+constexpr char kGcmKey[] = "1f8b080000096e8802ffe2d24cce4f49";
+constexpr char kRekeyKey[] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b";
+// A second 44-byte key, for the mismatch test.
+constexpr char kOtherRekeyKey[] =
+    "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b";
+constexpr char kGcmClient0[] =
+    "22000000060000009773d4c2ceb633af4b1fe08c0cb52e9ef1609948ed363deda1b731a9f188";
+constexpr char kGcmClient1[] =
+    "2200000006000000f4c859d714f2c8185de73ba7799676d700ee5b8e0b45d3d52623d2f5d86b";
+constexpr char kGcmServer0[] =
+    "22000000060000003cfd6f77a53785449ed08bf49e6f31a9aa1368d34786f91746b3ba4ab555";
+constexpr char kGcmServer1[] =
+    "22000000060000005fb081c69191c7798c08159aceead39f8603791d6d196559f7d16b09dfdd";
+constexpr char kRekeyClient0[] =
+    "200000000600000017f9b12df8b3b90ae981b8da0735017b695bcc6e4fb959e908b81c17";
+constexpr char kRekeyClient1[] =
+    "200000000600000079cb68307f9bbf101efa59cb32d437bcddc6733ffd9b82e4f72bde33";
+constexpr char kRekeyServer0[] =
+    "2000000006000000fea178bcd2c89aa9b61a32a29ceefa5b6c55b743bf531451bf717dd8";
+constexpr char kRekeyServer1[] =
+    "200000000600000042fbc3cadb1ac386da86c27d72ac07cf8b8726a41bb69ce71b2321a4";
+
+std::vector<uint8_t> FromHex(absl::string_view hex) {
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    uint32_t byte = 0;
+    EXPECT_TRUE(absl::SimpleHexAtoi(hex.substr(i, 2), &byte)) << hex;
+    out.push_back(static_cast<uint8_t>(byte));
+  }
+  return out;
+}
+
+std::vector<uint8_t> Concat(std::vector<uint8_t> a, const std::vector<uint8_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Result is how a record_peer run ended.
+struct Result {
+  int exit_code = -1;  // -1: killed at the deadline; 128+N: killed by signal N
+  std::string out;
+  std::string err;
+};
+
+std::ostream& operator<<(std::ostream& os, const Result& r) {
+  return os << "exit " << r.exit_code << "\n--- stdout:\n"
+            << r.out << "--- stderr:\n" << r.err;
+}
+
+// Process is one running record_peer with its stdout and stderr on pipes.
+// The destructor kills it if it is still running.
+class Process {
+ public:
+  // Start spawns record_peer with `args`; fails the test and returns null if
+  // it cannot.
+  static std::unique_ptr<Process> Start(const std::vector<std::string>& args) {
+    int out_pipe[2];
+    int err_pipe[2];
+    if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+      return nullptr;
+    }
+    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+      close(out_pipe[0]);
+      close(out_pipe[1]);
+      return nullptr;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+    std::vector<std::string> argv_storage = {kRecordPeer};
+    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, kRecordPeer, &actions, nullptr, argv.data(),
+                         environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    if (rc != 0) {
+      ADD_FAILURE() << "posix_spawn " << kRecordPeer << ": " << std::strerror(rc);
+      close(out_pipe[0]);
+      close(err_pipe[0]);
+      return nullptr;
+    }
+    return std::unique_ptr<Process>(new Process(pid, out_pipe[0], err_pipe[0]));
+  }
+
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process() {
+    if (!exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(out_fd_);
+    close(err_fd_);
+  }
+
+  // ReadLine returns the first stdout line (without '\n'), or "" if the
+  // process ends or the deadline passes first.
+  std::string ReadLine() {
+    const auto deadline = Clock::now() + kProcessDeadline;
+    while (result_.out.find('\n') == std::string::npos &&
+           Clock::now() < deadline) {
+      if (!Drain(kPollSliceMs) && !out_open_) break;
+    }
+    size_t nl = result_.out.find('\n');
+    if (nl == std::string::npos) return "";
+    std::string line = result_.out.substr(0, nl);
+    result_.out.erase(0, nl + 1);
+    return line;
+  }
+
+  // Wait waits for the exit (killing it at kProcessDeadline) and returns the
+  // exit code and everything written to stdout (after ReadLine) and stderr.
+  Result Wait() {
+    const auto deadline = Clock::now() + kProcessDeadline;
+    while (!exited_) {
+      int status = 0;
+      pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        exited_ = true;
+        if (WIFEXITED(status)) {
+          result_.exit_code = WEXITSTATUS(status);
+        } else if (WIFSIGNALED(status)) {
+          result_.exit_code = 128 + WTERMSIG(status);
+        }
+        break;
+      }
+      if (Clock::now() >= deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        exited_ = true;
+        result_.exit_code = -1;
+        ADD_FAILURE() << "record_peer did not finish in time; killed";
+        break;
+      }
+      Drain(kPollSliceMs);
+    }
+    while (out_open_ || err_open_) {
+      if (!Drain(kPollSliceMs)) break;
+    }
+    return result_;
+  }
+
+ private:
+  Process(pid_t pid, int out_fd, int err_fd)
+      : pid_(pid), out_fd_(out_fd), err_fd_(err_fd) {}
+
+  // Drain waits up to `timeout_ms` for output and appends it. Returns false
+  // if nothing arrived.
+  bool Drain(int timeout_ms) {
+    pollfd fds[2] = {{out_open_ ? out_fd_ : -1, POLLIN, 0},
+                     {err_open_ ? err_fd_ : -1, POLLIN, 0}};
+    if (poll(fds, 2, timeout_ms) <= 0) return false;
+    bool got = false;
+    char buf[4096];
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].revents == 0) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+      if (n > 0) {
+        (i == 0 ? result_.out : result_.err).append(buf, static_cast<size_t>(n));
+        got = true;
+      } else if (n == 0 || errno != EINTR) {
+        (i == 0 ? out_open_ : err_open_) = false;
+        got = true;
+      }
+    }
+    return got;
+  }
+
+  pid_t pid_;
+  int out_fd_;
+  int err_fd_;
+  bool out_open_ = true;
+  bool err_open_ = true;
+  bool exited_ = false;
+  Result result_;
+};
+
+// StartListener starts `record_peer --listen 127.0.0.1:<port>` plus `args`
+// and returns it with the port it printed (0 on failure, test failed).
+std::pair<std::unique_ptr<Process>, int> StartListener(
+    const std::vector<std::string>& args, int port = 0) {
+  std::vector<std::string> all = {"--listen", absl::StrCat("127.0.0.1:", port)};
+  all.insert(all.end(), args.begin(), args.end());
+  std::unique_ptr<Process> p = Process::Start(all);
+  if (p == nullptr) return {nullptr, 0};
+  std::string line = p->ReadLine();
+  constexpr absl::string_view kPrefix = "LISTENING 127.0.0.1:";
+  int listening_port = 0;
+  if (!absl::StartsWith(line, kPrefix) ||
+      !absl::SimpleAtoi(absl::string_view(line).substr(kPrefix.size()),
+                        &listening_port) ||
+      listening_port <= 0 || (port != 0 && listening_port != port)) {
+    ADD_FAILURE() << "bad LISTENING line '" << line << "'\n" << p->Wait();
+    return {nullptr, 0};
+  }
+  return {std::move(p), listening_port};
+}
+
+std::vector<std::string> WithConnect(int port, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--connect", absl::StrCat("127.0.0.1:", port)});
+  return args;
+}
+
+// RunPair runs a listener and a connector to completion.
+std::pair<Result, Result> RunPair(const std::vector<std::string>& listen_args,
+                                  const std::vector<std::string>& connect_args) {
+  auto [listener, port] = StartListener(listen_args);
+  if (listener == nullptr) return {};
+  std::unique_ptr<Process> connector =
+      Process::Start(WithConnect(port, connect_args));
+  if (connector == nullptr) return {};
+  Result connect_result = connector->Wait();
+  Result listen_result = listener->Wait();
+  return {std::move(listen_result), std::move(connect_result)};
+}
+
+// RawSocket is a plain TCP socket for scripted peers.
+class RawSocket {
+ public:
+  explicit RawSocket(int fd = -1) : fd_(fd) {}
+  RawSocket(RawSocket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  RawSocket& operator=(RawSocket&&) = delete;
+  ~RawSocket() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int fd() const { return fd_; }
+
+  static RawSocket Connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 ||
+        connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ADD_FAILURE() << "connect to " << port << ": " << std::strerror(errno);
+    }
+    return RawSocket(fd);
+  }
+
+  // Listen binds 127.0.0.1 on a free port; `port` receives it.
+  static RawSocket Listen(int& port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(fd, 1) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "listen: " << std::strerror(errno);
+    }
+    port = ntohs(addr.sin_port);
+    return RawSocket(fd);
+  }
+
+  RawSocket Accept() {
+    pollfd pfd = {fd_, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(kProcessDeadline.count() * 1000)) != 1) {
+      ADD_FAILURE() << "no connection to accept";
+      return RawSocket();
+    }
+    return RawSocket(accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC));
+  }
+
+  // Send writes all of `data`; failures (the peer may already be gone) are
+  // returned, not asserted.
+  bool Send(absl::Span<const uint8_t> data) {
+    while (!data.empty()) {
+      ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
+
+  // Read reads exactly `n` bytes, or fewer if the peer closes or the deadline
+  // passes.
+  std::vector<uint8_t> Read(size_t n) {
+    std::vector<uint8_t> out;
+    const auto deadline = Clock::now() + kProcessDeadline;
+    uint8_t buf[4096];
+    while (out.size() < n && Clock::now() < deadline) {
+      pollfd pfd = {fd_, POLLIN, 0};
+      if (poll(&pfd, 1, kPollSliceMs) <= 0) continue;
+      ssize_t got = read(fd_, buf, std::min(sizeof(buf), n - out.size()));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      out.insert(out.end(), buf, buf + got);
+    }
+    return out;
+  }
+
+  // ReadToEnd reads until EOF or reset; returns the byte count.
+  size_t ReadToEnd() { return Read(SIZE_MAX).size(); }
+
+ private:
+  int fd_;
+};
+
+std::string Key(absl::string_view protocol) {
+  return protocol == "ALTSRP_GCM_AES128" ? kGcmKey : kRekeyKey;
+}
+
+void ExpectSuccess(const Result& r, absl::string_view line) {
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, absl::StrCat(line, "\n")) << r;
+  EXPECT_EQ(r.err, "") << r;
+}
+
+class RecordPeerRoundTripTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(RecordPeerRoundTripTest, SmallChunksCrossTheRekeyBoundary) {
+  const std::string protocol = GetParam();
+  const std::string bytes = absl::StrCat(kSmallChunkBytes);
+  auto [echo, check] = RunPair(
+      {"--key", Key(protocol), "--protocol", protocol, "--mode", "echo"},
+      {"--key", Key(protocol), "--protocol", protocol, "--mode", "check",
+       "--bytes", bytes, "--chunk", "16", "--seed", "7"});
+  ExpectSuccess(echo, "ECHOED " + bytes);
+  ExpectSuccess(check, "CHECKED " + bytes);
+}
+
+TEST_P(RecordPeerRoundTripTest, MaxSizeFrames) {
+  const std::string protocol = GetParam();
+  const std::string bytes = absl::StrCat(kLargeRunBytes);
+  auto [echo, check] = RunPair(
+      {"--key", Key(protocol), "--protocol", protocol, "--mode", "echo",
+       "--frame-size", "1048576"},
+      {"--key", Key(protocol), "--protocol", protocol, "--mode", "check",
+       "--bytes", bytes, "--chunk", "1048576", "--frame-size", "1048576"});
+  ExpectSuccess(echo, "ECHOED " + bytes);
+  ExpectSuccess(check, "CHECKED " + bytes);
+}
+
+TEST_P(RecordPeerRoundTripTest, ListenerChecksConnectorEchoesInTinyFrames) {
+  // The echo side reseals 16 KiB frames into 64-byte ones (40 bytes each).
+  const std::string protocol = GetParam();
+  auto [check, echo] = RunPair(
+      {"--key", Key(protocol), "--protocol", protocol, "--mode", "check",
+       "--bytes", "200000", "--chunk", "40000", "--seed", "3"},
+      {"--key", Key(protocol), "--protocol", protocol, "--mode", "echo",
+       "--frame-size", "64"});
+  ExpectSuccess(check, "CHECKED 200000");
+  ExpectSuccess(echo, "ECHOED 200000");
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, RecordPeerRoundTripTest,
+                         ::testing::Values("ALTSRP_GCM_AES128_REKEY",
+                                           "ALTSRP_GCM_AES128"));
+
+TEST(RecordPeerTest, ZeroBytesChecksAndClosesCleanly) {
+  auto [echo, check] = RunPair({"--key", kRekeyKey},
+                               {"--key", kRekeyKey, "--mode", "check",
+                                "--bytes", "0"});
+  ExpectSuccess(echo, "ECHOED 0");
+  ExpectSuccess(check, "CHECKED 0");
+}
+
+TEST(RecordPeerTest, EchoesGrpcRekeyFramesByteForByte) {
+  // gRPC's client frames #0 and #1 of "Hello, ALTS!"; the server's echo of
+  // the same plaintext must be gRPC's server frames #0 and #1 exactly.
+  auto [listener, port] = StartListener({"--key", kRekeyKey, "--mode", "echo"});
+  ASSERT_NE(listener, nullptr);
+  RawSocket peer = RawSocket::Connect(port);
+  ASSERT_TRUE(peer.Send(Concat(FromHex(kRekeyClient0), FromHex(kRekeyClient1))));
+  std::vector<uint8_t> want = Concat(FromHex(kRekeyServer0), FromHex(kRekeyServer1));
+  EXPECT_EQ(peer.Read(want.size()), want);
+  peer.ShutdownWrite();
+  EXPECT_EQ(peer.ReadToEnd(), 0u);
+  ExpectSuccess(listener->Wait(), "ECHOED 24");
+}
+
+TEST(RecordPeerTest, EchoesGrpcGcmFramesWithGrpcKeystream) {
+  // gRPC's server vectors carry "Server Message"; the echo carries "Client
+  // Message" under the same counters, so (GCM being a stream cipher) its
+  // ciphertext is the vector's XOR the difference of the two plaintexts.
+  auto [listener, port] = StartListener(
+      {"--key", kGcmKey, "--protocol", "ALTSRP_GCM_AES128", "--mode", "echo"});
+  ASSERT_NE(listener, nullptr);
+  RawSocket peer = RawSocket::Connect(port);
+  ASSERT_TRUE(peer.Send(FromHex(kGcmClient0)));
+  std::vector<uint8_t> echo0 = peer.Read(38);
+  ASSERT_TRUE(peer.Send(FromHex(kGcmClient1)));
+  std::vector<uint8_t> echo1 = peer.Read(38);
+  constexpr absl::string_view kSent = "Client Message";
+  constexpr absl::string_view kInVector = "Server Message";
+  for (auto [echo, vector] :
+       {std::pair{&echo0, kGcmServer0}, std::pair{&echo1, kGcmServer1}}) {
+    std::vector<uint8_t> want = FromHex(vector);
+    for (size_t i = 0; i < kSent.size(); ++i) {
+      want[8 + i] ^= static_cast<uint8_t>(kSent[i] ^ kInVector[i]);
+    }
+    ASSERT_EQ(echo->size(), want.size());
+    // Everything but the tag (which covers the plaintext) is predictable.
+    EXPECT_EQ(std::vector<uint8_t>(echo->begin(), echo->end() - 16),
+              std::vector<uint8_t>(want.begin(), want.end() - 16));
+  }
+  peer.ShutdownWrite();
+  EXPECT_EQ(peer.ReadToEnd(), 0u);
+  ExpectSuccess(listener->Wait(), "ECHOED 28");
+}
+
+// HostileCase is a byte sequence that `record_peer --listen --mode echo` must
+// refuse with exit 1 and `message` on stderr.
+struct HostileCase {
+  const char* name;
+  const char* protocol;
+  std::vector<uint8_t> bytes;
+  bool close_after;  // send EOF after the bytes (else keep the socket open)
+  const char* message;
+};
+
+std::vector<HostileCase> HostileCases() {
+  std::vector<uint8_t> bad_type = FromHex("2200000007000000");
+  bad_type.resize(38, 0x41);
+  std::vector<uint8_t> tampered_tag = FromHex(kGcmClient0);
+  tampered_tag.back() ^= 0x01;
+  std::vector<uint8_t> tampered_ciphertext = FromHex(kGcmClient0);
+  tampered_ciphertext[10] ^= 0x80;
+  std::vector<uint8_t> truncated = FromHex(kRekeyClient0);
+  truncated.resize(20);
+  const char* kRekey = "ALTSRP_GCM_AES128_REKEY";
+  const char* kGcm = "ALTSRP_GCM_AES128";
+  const char* kMalformed = "record_peer: frame from peer rejected: INVALID_ARGUMENT: ";
+  const char* kAuth = "record_peer: frame from peer rejected: DATA_LOSS: ";
+  return {
+      {"BadType", kRekey, bad_type, true, kMalformed},
+      // Rejected from the 4 length bytes alone, without waiting for a body.
+      {"OversizedLength", kRekey, FromHex("01001000"), false, kMalformed},
+      {"LengthBelowTypePlusTag", kRekey, FromHex("1300000006000000"), false,
+       kMalformed},
+      {"TamperedTag", kGcm, tampered_tag, true, kAuth},
+      {"TamperedCiphertext", kGcm, tampered_ciphertext, true, kAuth},
+      {"ReplayedFrame", kRekey,
+       Concat(FromHex(kRekeyClient0), FromHex(kRekeyClient0)), true, kAuth},
+      {"ReflectedServerFrame", kRekey, FromHex(kRekeyServer0), true, kAuth},
+      {"TruncatedFrameAtEof", kRekey, truncated, true,
+       "record_peer: frame from peer rejected: DATA_LOSS: truncated frame at "
+       "EOF"},
+      {"TruncatedLengthAtEof", kRekey, FromHex("2000"), true,
+       "record_peer: frame from peer rejected: DATA_LOSS: truncated frame at "
+       "EOF"},
+  };
+}
+
+class RecordPeerHostileTest : public ::testing::TestWithParam<HostileCase> {};
+
+TEST_P(RecordPeerHostileTest, EchoSideRejectsWithSpecificError) {
+  const HostileCase& c = GetParam();
+  auto [listener, port] = StartListener(
+      {"--key", Key(c.protocol), "--protocol", c.protocol, "--mode", "echo"});
+  ASSERT_NE(listener, nullptr);
+  RawSocket peer = RawSocket::Connect(port);
+  peer.Send(c.bytes);
+  if (c.close_after) peer.ShutdownWrite();
+  Result r = listener->Wait();
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, StartsWith(c.message)) << r;
+  EXPECT_EQ(r.out, "") << r;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Frames, RecordPeerHostileTest, ::testing::ValuesIn(HostileCases()),
+    [](const ::testing::TestParamInfo<HostileCase>& info) {
+      return std::string(info.param.name);
+    });
+
+// RunCheckAgainst runs `record_peer --connect ... --mode check` plus `args`
+// against a raw listener, lets `script` play the echo side, and returns the
+// check side's result.
+template <typename Script>
+Result RunCheckAgainst(const std::vector<std::string>& args, Script script) {
+  int port = 0;
+  RawSocket listener = RawSocket::Listen(port);
+  std::unique_ptr<Process> check = Process::Start(WithConnect(port, args));
+  if (check == nullptr) return {};
+  {
+    // Closed before waiting: the check side reads until the echo side closes.
+    RawSocket peer = listener.Accept();
+    script(peer);
+  }
+  return check->Wait();
+}
+
+TEST(RecordPeerCheckTest, RejectsMalformedEchoFrame) {
+  Result r = RunCheckAgainst(
+      {"--key", kRekeyKey, "--mode", "check", "--bytes", "1000"},
+      [](RawSocket& peer) {
+        std::vector<uint8_t> bad_type = FromHex("2000000005000000");
+        bad_type.resize(32, 0);
+        peer.Send(bad_type);
+        peer.ReadToEnd();
+      });
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, StartsWith("record_peer: frame from peer rejected: "
+                                "INVALID_ARGUMENT: "))
+      << r;
+}
+
+TEST(RecordPeerCheckTest, ReportsFirstMismatchingOffset) {
+  // A valid server frame, but of "Hello, ALTS!" rather than the check data.
+  Result r = RunCheckAgainst(
+      {"--key", kRekeyKey, "--mode", "check", "--bytes", "1000"},
+      [](RawSocket& peer) {
+        peer.Send(FromHex(kRekeyServer0));
+        peer.ReadToEnd();
+      });
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, StartsWith("record_peer: echo check failed: DATA_LOSS: "
+                                "echo differs at offset "))
+      << r;
+}
+
+TEST(RecordPeerCheckTest, RejectsEchoLongerThanSent) {
+  Result r = RunCheckAgainst(
+      {"--key", kRekeyKey, "--mode", "check", "--bytes", "5"},
+      [](RawSocket& peer) {
+        peer.Send(FromHex(kRekeyServer0));  // 12 bytes of plaintext
+        peer.ReadToEnd();
+      });
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, StartsWith("record_peer: echo check failed: DATA_LOSS: "
+                                "peer echoed more than was sent"))
+      << r;
+}
+
+TEST(RecordPeerCheckTest, ReportsShortEchoWhenPeerCloses) {
+  Result r = RunCheckAgainst(
+      {"--key", kRekeyKey, "--mode", "check", "--bytes", "1000"},
+      [](RawSocket& peer) {
+        // Swallow everything, echo nothing, close after the check side does.
+        EXPECT_GT(peer.ReadToEnd(), 1000u);
+      });
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, StartsWith("record_peer: echo check failed: DATA_LOSS: "
+                                "echo incomplete: got 0 of 1000 bytes"))
+      << r;
+}
+
+TEST(RecordPeerTest, KeyMismatchFailsBothSides) {
+  auto [echo, check] = RunPair(
+      {"--key", kRekeyKey, "--mode", "echo"},
+      {"--key", kOtherRekeyKey, "--mode", "check", "--bytes", "100000"});
+  EXPECT_EQ(echo.exit_code, 1) << echo;
+  EXPECT_THAT(echo.err,
+              StartsWith("record_peer: frame from peer rejected: DATA_LOSS: "))
+      << echo;
+  EXPECT_EQ(check.exit_code, 1) << check;
+  EXPECT_THAT(check.err, HasSubstr("DATA_LOSS")) << check;
+  EXPECT_EQ(check.out, "") << check;
+}
+
+TEST(RecordPeerTest, ConnectRetriesUntilTheListenerIsUp) {
+  // Find a free port, release it, start the connector first.
+  int port = 0;
+  { RawSocket probe = RawSocket::Listen(port); }
+  std::unique_ptr<Process> check = Process::Start(WithConnect(
+      port, {"--key", kRekeyKey, "--mode", "check", "--bytes", "1000"}));
+  ASSERT_NE(check, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto [echo, listening_port] = StartListener({"--key", kRekeyKey}, port);
+  ASSERT_NE(echo, nullptr);
+  ExpectSuccess(check->Wait(), "CHECKED 1000");
+  ExpectSuccess(echo->Wait(), "ECHOED 1000");
+}
+
+TEST(RecordPeerTest, ConnectGivesUpWhenNobodyListens) {
+  int port = 0;
+  { RawSocket probe = RawSocket::Listen(port); }
+  const auto start = Clock::now();
+  std::unique_ptr<Process> check = Process::Start(WithConnect(
+      port, {"--key", kRekeyKey, "--mode", "check", "--bytes", "10"}));
+  ASSERT_NE(check, nullptr);
+  Result r = check->Wait();
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, StartsWith("record_peer: no connection: ")) << r;
+  EXPECT_GE(Clock::now() - start, std::chrono::seconds(4));
+}
+
+class RecordPeerUsageTest
+    : public ::testing::TestWithParam<std::vector<std::string>> {};
+
+TEST_P(RecordPeerUsageTest, ExitsTwoWithUsage) {
+  std::unique_ptr<Process> p = Process::Start(GetParam());
+  ASSERT_NE(p, nullptr);
+  Result r = p->Wait();
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_THAT(r.err, StartsWith("record_peer: ")) << r;
+  EXPECT_THAT(r.err, HasSubstr("usage: record_peer")) << r;
+  EXPECT_EQ(r.out, "") << r;
+}
+
+const std::string kListen = "--listen";
+const std::string kAddr = "127.0.0.1:0";
+
+INSTANTIATE_TEST_SUITE_P(
+    BadCommandLines, RecordPeerUsageTest,
+    ::testing::Values(
+        std::vector<std::string>{},
+        std::vector<std::string>{"--key", kRekeyKey},
+        std::vector<std::string>{kListen, kAddr},
+        std::vector<std::string>{kListen, kAddr, "--connect", kAddr, "--key",
+                                 kRekeyKey},
+        std::vector<std::string>{kListen, kAddr, "--key", kGcmKey},
+        std::vector<std::string>{kListen, kAddr, "--key", "xyz0"},
+        std::vector<std::string>{kListen, kAddr, "--key", "123"},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey,
+                                 "--protocol", "ALTSRP_CHACHA"},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey, "--mode",
+                                 "mirror"},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey,
+                                 "--frame-size", "47"},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey,
+                                 "--frame-size", "1048577"},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey, "--chunk",
+                                 "0"},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey, "--bytes",
+                                 "-1"},
+        std::vector<std::string>{kListen, "127.0.0.1", "--key", kRekeyKey},
+        std::vector<std::string>{kListen, "127.0.0.1:70000", "--key",
+                                 kRekeyKey},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey, "--seed"},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey,
+                                 "--verbose"},
+        std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey, "stray"}));
+
+}  // namespace
+}  // namespace alts
