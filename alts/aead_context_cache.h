@@ -27,15 +27,28 @@ class AeadContextCache {
   static constexpr size_t kKeySize = 16;
 
   // Get returns a context initialised with `key` (16 bytes) for the calling
-  // thread, valid until the next Get on this thread. Returns kInternal if
-  // BoringSSL refuses the key (it cannot for a 16-byte key). Never allocates.
+  // thread, valid until the next Get, Forget or Flush on this thread. A miss
+  // evicts (and wipes) the least recently used slot. Returns
+  // kInvalidArgument if `key` is not 16 bytes, kInternal if BoringSSL
+  // refuses the key (it cannot for a 16-byte key), kFailedPrecondition if
+  // called while the thread's cache is being torn down at thread exit.
+  // Never allocates.
   static absl::StatusOr<const EVP_AEAD_CTX*> Get(absl::Span<const uint8_t> key);
+
+  // Forget wipes and drops the calling thread's context for `key`, if any.
+  // Owners of a key call it when the key dies; copies cached by other threads
+  // are wiped when those threads evict them, flush or exit.
+  static void Forget(absl::Span<const uint8_t> key);
 
   // Flush wipes and drops every context cached by the calling thread.
   static void Flush();
 
   // InitsForTesting returns how many contexts the calling thread has set up.
   static uint64_t InitsForTesting();
+
+  // LiveContextsForTesting returns how many initialised contexts all threads
+  // hold right now (tests use it to see that thread exit wipes a cache).
+  static uint64_t LiveContextsForTesting();
 };
 
 }  // namespace alts

@@ -36,8 +36,14 @@ class NonceCounter {
   // low returns the low `overflow_size` bytes as an integer (the frame index).
   uint64_t low() const;
 
+  // HasValues reports whether `count` more frames can use this counter (the
+  // current value included) without it wrapping. A sender checks this before
+  // writing a message of several frames, so it never writes half of one.
+  bool HasValues(uint64_t count) const;
+
   // SetLowForTesting sets the low `overflow_size` bytes to `low` (tests use it
-  // to start near the end). `low` must fit in overflow_size bytes.
+  // to start near the end) and clears the exhausted state. `low` must fit in
+  // overflow_size bytes.
   void SetLowForTesting(uint64_t low);
 
  private:

@@ -23,8 +23,9 @@ namespace alts {
 // The REKEY AEAD key is derived once per 2^16-frame epoch and kept (16
 // bytes); the ~600-byte EVP_AEAD_CTX is borrowed per call from the thread's
 // AeadContextCache, so an idle crypter holds ~100 bytes. All key bytes are
-// wiped on destruction. Move-only. Errors are sticky: the first failure is
-// returned by every later call.
+// wiped on destruction and in a moved-from crypter (which then reports
+// kFailedPrecondition). Move-only. Errors are sticky: the first failure is
+// returned by every later call. Not thread-safe.
 class RecordCrypter {
  public:
   static constexpr size_t kTagSize = 16;
@@ -45,27 +46,74 @@ class RecordCrypter {
 
   // Seal encrypts `in` into `out` (same size; may be the same memory, not
   // partially overlapping) and writes the 16-byte tag, then advances the
-  // counter. Returns kResourceExhausted (sticky) when the counter is used up.
+  // counter. Returns kResourceExhausted (sticky) when the counter is used up
+  // (the last counter value is used; the call after it fails),
+  // kInvalidArgument (not sticky) for mismatched sizes.
   absl::Status Seal(absl::Span<const uint8_t> in, absl::Span<uint8_t> out,
                     absl::Span<uint8_t> tag);
 
   // Open authenticates and decrypts `in_out` in place against `tag`, then
   // advances the counter. A bad tag wipes `in_out` and returns kDataLoss;
-  // the direction is then dead (sticky).
+  // the direction is then dead (sticky). kResourceExhausted (sticky) when
+  // the counter is used up, kInvalidArgument (not sticky) for a bad tag size.
   absl::Status Open(absl::Span<uint8_t> in_out, absl::Span<const uint8_t> tag);
 
   // status returns OK or the sticky error.
   absl::Status status() const;
 
+  // ok is status().ok() without building a Status (for the per-frame path).
+  bool ok() const { return failure_.ok() && !counter_.exhausted(); }
+
+  // CheckCapacity returns OK if `frames` more frames can be sealed or opened
+  // before the counter runs out. Otherwise it returns kResourceExhausted and
+  // the direction is dead (sticky): a sender checks before writing a
+  // multi-frame message so it never writes part of one.
+  absl::Status CheckCapacity(uint64_t frames);
+
+  // Fail makes `status` (not OK) this direction's sticky error, unless it
+  // already has one. The layer above uses it for errors it detects itself
+  // (a malformed frame header, a truncated stream).
+  void Fail(absl::Status status);
+
+  // SealWithNonce is the stateless AEAD step of `protocol` with an explicit
+  // pre-mask 12-byte `nonce` (what the counter would hold) and `aad`: for
+  // REKEY it derives the key from nonce[2..7] and masks the nonce. It
+  // encrypts `in` into `out` (same size, same memory or disjoint) and writes
+  // the 16-byte tag. It derives the key on every call: for known-answer tests
+  // and tools, not the data path. Returns kInvalidArgument for bad sizes.
+  static absl::Status SealWithNonce(RecordProtocol protocol,
+                                    absl::Span<const uint8_t> key_data,
+                                    absl::Span<const uint8_t> nonce,
+                                    absl::Span<const uint8_t> aad,
+                                    absl::Span<const uint8_t> in,
+                                    absl::Span<uint8_t> out,
+                                    absl::Span<uint8_t> tag);
+
+  // OpenWithNonce is the stateless inverse of SealWithNonce, in place.
+  // Returns kDataLoss (and wipes `in_out`) if the tag does not verify,
+  // kInvalidArgument for bad sizes.
+  static absl::Status OpenWithNonce(RecordProtocol protocol,
+                                    absl::Span<const uint8_t> key_data,
+                                    absl::Span<const uint8_t> nonce,
+                                    absl::Span<const uint8_t> aad,
+                                    absl::Span<uint8_t> in_out,
+                                    absl::Span<const uint8_t> tag);
+
+  // counter_for_testing exposes the counter (tests start it near its end).
   NonceCounter& counter_for_testing() { return counter_; }
+
+  // epoch_derivations_for_testing returns how many REKEY epoch keys this
+  // crypter has derived (one per 2^16-frame epoch it touched).
+  uint64_t epoch_derivations_for_testing() const { return epoch_derivations_; }
 
  private:
   // Private, infallible constructor; Create validates.
   RecordCrypter(RecordProtocol protocol, absl::Span<const uint8_t> key,
                 bool server_sent);
-  // Computes the AEAD key and nonce for the current counter into the given
-  // outputs, deriving a new REKEY epoch key if the epoch changed.
-  void PrepareNonceAndKey(std::array<uint8_t, 12>& nonce);
+  // Computes the GCM nonce for the current counter into `nonce` and returns
+  // the AEAD key to use, deriving a new REKEY epoch key if the epoch changed.
+  absl::Span<const uint8_t> PrepareNonceAndKey(std::array<uint8_t, 12>& nonce);
+  // Wipes all key bytes and drops this thread's cached context for them.
   void Wipe();
 
   RecordProtocol protocol_;
@@ -76,9 +124,13 @@ class RecordCrypter {
   // REKEY: the AEAD key of epoch `epoch_` (counter bytes 2..7).
   std::array<uint8_t, 16> epoch_key_{};
   uint64_t epoch_ = 0;
+  uint64_t epoch_derivations_ = 0;
   bool epoch_valid_ = false;
-  // Sticky failure: 0 = OK, else an absl::StatusCode.
-  uint8_t failed_code_ = 0;
+  // False once the key was wiped or moved to another crypter.
+  bool owns_key_ = true;
+  // Sticky failure, kept whole so later calls return the first error's
+  // message too; OK while the direction works.
+  absl::Status failure_;
 };
 
 }  // namespace alts

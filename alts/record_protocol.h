@@ -25,15 +25,17 @@ inline constexpr std::string_view kAes128GcmRekeyName = "ALTSRP_GCM_AES128_REKEY
 // kInvalidArgument naming the protocol if it is not one we implement.
 absl::StatusOr<RecordProtocol> ParseRecordProtocol(std::string_view name);
 
-// RecordProtocolName returns the wire name of `protocol`.
+// RecordProtocolName returns the wire name of `protocol` ("unknown" for a
+// value outside the enum).
 std::string_view RecordProtocolName(RecordProtocol protocol);
 
 // RecordKeySize returns the key material the protocol uses: 16 or 44 bytes.
 // Longer key_data from a handshake is truncated to this, as gRPC does.
+// Returns 0 for a value outside the enum.
 size_t RecordKeySize(RecordProtocol protocol);
 
 // CounterOverflowSize returns how many low counter bytes carry on increment:
-// 5 for kAes128Gcm, 8 for kAes128GcmRekey.
+// 5 for kAes128Gcm, 8 for kAes128GcmRekey; 0 for a value outside the enum.
 size_t CounterOverflowSize(RecordProtocol protocol);
 
 }  // namespace alts
