@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "conn/seal_sizing.h"
 
 namespace alts {
 namespace {
@@ -54,7 +55,7 @@ absl::StatusOr<std::unique_ptr<SecureConnection>> SecureConnection::Create(
     close(fd);
     return absl::InvalidArgumentError("SecureConnection: missing base, wake queue or pools");
   }
-  if (resources->read_pool->stats().buffer_size < kChunkHeaderSize + kMinFrameSize + 1) {
+  if (resources->read_pool->buffer_size() < kChunkHeaderSize + kMinFrameSize + 1) {
     close(fd);
     return absl::InvalidArgumentError("SecureConnection: read buffers are too small");
   }
@@ -110,7 +111,7 @@ SecureConnection::~SecureConnection() {
 }
 
 size_t SecureConnection::read_buffer_size() const {
-  return resources_->read_pool->stats().buffer_size;
+  return resources_->read_pool->buffer_size();
 }
 
 void SecureConnection::Start(ReadyHandler* handler) {
@@ -369,11 +370,12 @@ bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lea
   size_t off = 0;
   size_t out = 0;
   size_t pending_frame = 0;
+  absl::Status error;
   while (off < total) {
     absl::StatusOr<OpenResult> r = protector_.OpenNext(absl::MakeSpan(buf + off, total - off));
     if (!r.ok()) {
-      Fail(r.status());
-      return false;
+      error = r.status();
+      break;
     }
     if (r->consumed == 0) {
       pending_frame = r->pending_frame_size;
@@ -387,6 +389,16 @@ bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lea
       out += r->plaintext.size();
     }
     off += r->consumed;
+  }
+  if (!error.ok()) {
+    // Frames that authenticated before the bad one are still delivered;
+    // then the connection fails with the frame's error.
+    if (out > 0) {
+      BufferLease none;
+      if (!Deliver(absl::MakeSpan(buf, out), in_pinned ? none : lease)) return false;
+    }
+    Fail(std::move(error));
+    return false;
   }
   const size_t leftover = total - off;
   const bool keep_in_pinned =
@@ -427,14 +439,6 @@ bool SecureConnection::StashPartial(const uint8_t* bytes, size_t size, size_t fr
 // ---------------------------------------------------------------------------
 // Writing.
 
-size_t SecureConnection::PlaintextThatFits(size_t room) const {
-  const size_t max_frame = protector_.max_frame_size();
-  const size_t full = room / max_frame;
-  const size_t rest = room % max_frame;
-  return full * protector_.max_plaintext_per_frame() +
-         (rest > kFrameOverhead ? rest - kFrameOverhead : 0);
-}
-
 SecureConnection::WriteChunk* SecureConnection::NewChunk() {
   BufferLease lease = waiting_for_buffer_ ? resources_->read_pool->TryAcquire()
                                           : resources_->read_pool->AcquireOrWait(this);
@@ -470,7 +474,7 @@ absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plainte
     if (pending_write_ >= resources_->options.write_high_water) break;
     WriteChunk* chunk = write_tail_;
     size_t fits = 0;
-    if (chunk != nullptr) fits = PlaintextThatFits(chunk->lease.size() - chunk->end);
+    if (chunk != nullptr) fits = PlaintextFitting(protector_, chunk->lease.size() - chunk->end);
     if (fits == 0) {
       // Send what is sealed before taking another buffer: when the socket
       // keeps up, one buffer is reused for the whole message.
@@ -478,7 +482,7 @@ absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plainte
       if (!status_.ok()) return status_;
       chunk = NewChunk();
       if (chunk == nullptr) break;  // pool exhausted: OnWritable when one returns
-      fits = PlaintextThatFits(chunk->lease.size() - chunk->end);
+      fits = PlaintextFitting(protector_, chunk->lease.size() - chunk->end);
     }
     const size_t n = std::min(fits, plaintext.size() - accepted);
     absl::StatusOr<size_t> sealed = protector_.Seal(

@@ -157,7 +157,6 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   void Flush();
   WriteChunk* NewChunk();
   void FreeChunk(WriteChunk* chunk);
-  size_t PlaintextThatFits(size_t room) const;
   void MaybeFinishClose();
   // Fail records the first error, closes the socket and frees buffers; the
   // handler hears of it (OnEnd) from the next top-level dispatch.
