@@ -1,0 +1,241 @@
+#include "handshaker/certificate_verifier.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace alts {
+namespace {
+
+// ChainDigest hashes each certificate length-prefixed, so that chain
+// boundaries are part of the key.
+std::array<uint8_t, 32> ChainDigest(CertificateChain chain) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  for (absl::Span<const uint8_t> certificate : chain) {
+    const uint32_t n = static_cast<uint32_t>(certificate.size());
+    const uint8_t len[4] = {static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
+                            static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+    SHA256_Update(&ctx, len, sizeof(len));
+    SHA256_Update(&ctx, certificate.data(), certificate.size());
+  }
+  std::array<uint8_t, 32> out;
+  SHA256_Final(out.data(), &ctx);
+  return out;
+}
+
+bool SameChain(const std::string& stored, CertificateChain chain) {
+  size_t offset = 0;
+  for (absl::Span<const uint8_t> certificate : chain) {
+    if (stored.size() - offset < 4 + certificate.size()) return false;
+    const auto* p = reinterpret_cast<const uint8_t*>(stored.data()) + offset;
+    const uint32_t n = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
+                       (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+    if (n != certificate.size() ||
+        (n != 0 && std::memcmp(p + 4, certificate.data(), n) != 0)) {
+      return false;
+    }
+    offset += 4 + n;
+  }
+  return offset == stored.size();
+}
+
+std::string ChainBytes(CertificateChain chain) {
+  std::string out;
+  for (absl::Span<const uint8_t> certificate : chain) {
+    const uint32_t n = static_cast<uint32_t>(certificate.size());
+    const char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                         static_cast<char>(n >> 8), static_cast<char>(n)};
+    out.append(len, sizeof(len));
+    out.append(reinterpret_cast<const char*>(certificate.data()), certificate.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+TrustRoot TrustRoot::FromSigningKey(const SigningKey& key) {
+  TrustRoot root;
+  root.name = key.name();
+  std::copy(key.public_key().begin(), key.public_key().end(), root.public_key.begin());
+  return root;
+}
+
+absl::Status CheckValidity(absl::Time not_before, absl::Time not_after, absl::Time now) {
+  if (now < not_before) return absl::OutOfRangeError("certificate not yet valid");
+  if (now >= not_after) return absl::OutOfRangeError("certificate expired");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<CertificateVerifier>> CertificateVerifier::Create(
+    std::vector<TrustRoot> roots, size_t cache_capacity) {
+  if (roots.empty()) return absl::InvalidArgumentError("no trust roots");
+  for (size_t i = 0; i < roots.size(); ++i) {
+    for (size_t j = i + 1; j < roots.size(); ++j) {
+      if (ComputeKeyId(roots[i].public_key) == ComputeKeyId(roots[j].public_key)) {
+        return absl::InvalidArgumentError("duplicate trust root key id");
+      }
+    }
+  }
+  return std::shared_ptr<CertificateVerifier>(
+      new CertificateVerifier(std::move(roots), cache_capacity));
+}
+
+size_t CertificateVerifier::cache_size() const {
+  absl::MutexLock lock(&mu_);
+  return lru_.size();
+}
+
+const TrustRoot* CertificateVerifier::FindRoot(absl::Span<const uint8_t> key_id) const {
+  if (key_id.size() != kKeyIdSize) return nullptr;
+  for (const TrustRoot& root : roots_) {
+    const KeyId id = ComputeKeyId(root.public_key);
+    if (std::equal(id.begin(), id.end(), key_id.begin())) return &root;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify(
+    CertificateChain chain, absl::Time now) {
+  if (chain.empty()) return absl::InvalidArgumentError("empty certificate chain");
+  if (chain.size() > kMaxChainCertificates) {
+    return absl::ResourceExhaustedError("certificate chain has too many certificates");
+  }
+  size_t total = 0;
+  for (absl::Span<const uint8_t> certificate : chain) {
+    if (certificate.size() > kMaxCertificateSize) {
+      return absl::ResourceExhaustedError("certificate too large");
+    }
+    total += certificate.size();
+  }
+  if (total > kMaxCertificateChainSize) {
+    return absl::ResourceExhaustedError("certificate chain too large");
+  }
+  Digest digest{};
+  if (cache_capacity_ > 0) {
+    digest = ChainDigest(chain);
+    std::shared_ptr<const VerifiedChain> cached;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = index_.find(digest);
+      if (it != index_.end() && SameChain(it->second->chain_bytes, chain)) {
+        lru_.splice(lru_.begin(), lru_, it->second);
+        cached = it->second->verified;
+      }
+    }
+    if (cached != nullptr) {
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      if (absl::Status s = CheckValidity(cached->not_before, cached->not_after, now); !s.ok()) {
+        return s;
+      }
+      return cached;
+    }
+    misses_.fetch_add(1, std::memory_order_relaxed);
+  }
+  absl::StatusOr<std::shared_ptr<const VerifiedChain>> verified = VerifyUncached(chain, now);
+  if (!verified.ok() || cache_capacity_ == 0) return verified;
+  absl::MutexLock lock(&mu_);
+  if (index_.contains(digest)) return verified;  // another thread raced us
+  lru_.push_front(Entry{digest, ChainBytes(chain), *verified});
+  index_[digest] = lru_.begin();
+  while (lru_.size() > cache_capacity_) {
+    index_.erase(lru_.back().digest);
+    lru_.pop_back();
+  }
+  return verified;
+}
+
+absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::VerifyUncached(
+    CertificateChain chain, absl::Time now) const {
+  auto verified = std::make_shared<VerifiedChain>();
+  verified->not_before = absl::InfinitePast();
+  verified->not_after = absl::InfiniteFuture();
+  // Walk from the top of the chain (signed by a root) down to the leaf. The
+  // verifying key and the expected issuer name come from the level above.
+  std::array<uint8_t, kEd25519PublicKeySize> signer_key{};
+  std::string signer_name;
+  handshake::Certificate wrapper;
+  handshake::CertificateBody body;
+  for (size_t i = chain.size(); i-- > 0;) {
+    const absl::Span<const uint8_t> bytes = chain[i];
+    if (!wrapper.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::InvalidArgumentError(absl::StrCat("certificate ", i, " does not parse"));
+    }
+    if (wrapper.signature().size() != kEd25519SignatureSize ||
+        wrapper.issuer_key_id().size() != kKeyIdSize) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("certificate ", i, ": bad signature or key id size"));
+    }
+    if (i == chain.size() - 1) {
+      const TrustRoot* root = FindRoot(AsBytes(wrapper.issuer_key_id()));
+      if (root == nullptr) {
+        return absl::UnauthenticatedError(
+            absl::StrCat("certificate ", i, ": untrusted root (key id ",
+                         absl::BytesToHexString(wrapper.issuer_key_id()), ")"));
+      }
+      signer_key = root->public_key;
+      signer_name = root->name;
+    } else {
+      const KeyId expected = ComputeKeyId(signer_key);
+      if (wrapper.issuer_key_id() !=
+          absl::string_view(reinterpret_cast<const char*>(expected.data()), expected.size())) {
+        return absl::UnauthenticatedError(
+            absl::StrCat("certificate ", i, ": not issued by the next certificate's key"));
+      }
+    }
+    if (!VerifyCertificateSignature(AsBytes(wrapper.tbs()), AsBytes(wrapper.signature()),
+                                    signer_key)) {
+      return absl::UnauthenticatedError(absl::StrCat("certificate ", i, ": bad signature"));
+    }
+    // Only now, with the signature checked, is the body parsed.
+    if (!body.ParseFromString(wrapper.tbs())) {
+      return absl::InvalidArgumentError(absl::StrCat("certificate ", i, ": body does not parse"));
+    }
+    const handshake::CertificateKind want_kind =
+        i == 0 ? handshake::LEAF : handshake::INTERMEDIATE;
+    if (body.version() != kCertificateVersion || body.kind() != want_kind ||
+        body.public_key().size() != 32 || body.subject().empty() ||
+        body.subject().size() > kMaxIdentityFieldSize) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("certificate ", i, ": bad version, kind, key or subject"));
+    }
+    if (body.issuer_key_id() != wrapper.issuer_key_id()) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("certificate ", i, ": signed issuer key id differs from the hint"));
+    }
+    if (body.issuer() != signer_name) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "certificate ", i, ": issuer ", absl::CHexEscape(body.issuer()), " is not ",
+          absl::CHexEscape(signer_name)));
+    }
+    const absl::Time not_before = absl::FromUnixSeconds(body.not_before());
+    const absl::Time not_after = absl::FromUnixSeconds(body.not_after());
+    if (not_before >= not_after) {
+      return absl::InvalidArgumentError(absl::StrCat("certificate ", i, ": empty validity"));
+    }
+    verified->not_before = std::max(verified->not_before, not_before);
+    verified->not_after = std::min(verified->not_after, not_after);
+    if (absl::Status s = CheckValidity(not_before, not_after, now); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("certificate ", i, ": ", s.message()));
+    }
+    if (i == 0) {
+      if (absl::Status s = IdentityFromWire(body.subject(), body.attributes(),
+                                            &verified->identity);
+          !s.ok()) {
+        return s;
+      }
+      std::copy(body.public_key().begin(), body.public_key().end(),
+                verified->static_key.begin());
+    } else {
+      std::copy(body.public_key().begin(), body.public_key().end(), signer_key.begin());
+      signer_name = body.subject();
+    }
+  }
+  return std::shared_ptr<const VerifiedChain>(std::move(verified));
+}
+
+}  // namespace alts
