@@ -13,11 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -70,13 +72,21 @@ constexpr char kOtherRekeyKey[] =
     "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
     "202122232425262728292a2b";
 constexpr char kGcmClient0[] =
-    "22000000060000009773d4c2ceb633af4b1fe08c0cb52e9ef1609948ed363deda1b731a9f188";
+    "2200000006000000"                   // header
+    "9773d4c2ceb633af4b1fe08c0cb5"       // ciphertext
+    "2e9ef1609948ed363deda1b731a9f188";  // tag
 constexpr char kGcmClient1[] =
-    "2200000006000000f4c859d714f2c8185de73ba7799676d700ee5b8e0b45d3d52623d2f5d86b";
+    "2200000006000000"                   // header
+    "f4c859d714f2c8185de73ba77996"       // ciphertext
+    "76d700ee5b8e0b45d3d52623d2f5d86b";  // tag
 constexpr char kGcmServer0[] =
-    "22000000060000003cfd6f77a53785449ed08bf49e6f31a9aa1368d34786f91746b3ba4ab555";
+    "2200000006000000"                   // header
+    "3cfd6f77a53785449ed08bf49e6f"       // ciphertext
+    "31a9aa1368d34786f91746b3ba4ab555";  // tag
 constexpr char kGcmServer1[] =
-    "22000000060000005fb081c69191c7798c08159aceead39f8603791d6d196559f7d16b09dfdd";
+    "2200000006000000"                   // header
+    "5fb081c69191c7798c08159aceea"       // ciphertext
+    "d39f8603791d6d196559f7d16b09dfdd";  // tag
 constexpr char kRekeyClient0[] =
     "200000000600000017f9b12df8b3b90ae981b8da0735017b695bcc6e4fb959e908b81c17";
 constexpr char kRekeyClient1[] =
@@ -86,6 +96,7 @@ constexpr char kRekeyServer0[] =
 constexpr char kRekeyServer1[] =
     "200000000600000042fbc3cadb1ac386da86c27d72ac07cf8b8726a41bb69ce71b2321a4";
 
+// FromHex decodes a hex string.
 std::vector<uint8_t> FromHex(absl::string_view hex) {
   std::vector<uint8_t> out;
   for (size_t i = 0; i + 1 < hex.size(); i += 2) {
@@ -96,7 +107,9 @@ std::vector<uint8_t> FromHex(absl::string_view hex) {
   return out;
 }
 
-std::vector<uint8_t> Concat(std::vector<uint8_t> a, const std::vector<uint8_t>& b) {
+// Concat returns `a` followed by `b`.
+std::vector<uint8_t> Concat(std::vector<uint8_t> a,
+                            const std::vector<uint8_t>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
@@ -110,7 +123,8 @@ struct Result {
 
 std::ostream& operator<<(std::ostream& os, const Result& r) {
   return os << "exit " << r.exit_code << "\n--- stdout:\n"
-            << r.out << "--- stderr:\n" << r.err;
+            << r.out << "--- stderr:\n"
+            << r.err;
 }
 
 // Process is one running record_peer with its stdout and stderr on pipes.
@@ -142,13 +156,14 @@ class Process {
     for (std::string& a : argv_storage) argv.push_back(a.data());
     argv.push_back(nullptr);
     pid_t pid = -1;
-    int rc = posix_spawn(&pid, kRecordPeer, &actions, nullptr, argv.data(),
-                         environ);
+    int rc =
+        posix_spawn(&pid, kRecordPeer, &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     close(out_pipe[1]);
     close(err_pipe[1]);
     if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << kRecordPeer << ": " << std::strerror(rc);
+      ADD_FAILURE() << "posix_spawn " << kRecordPeer << ": "
+                    << std::strerror(rc);
       close(out_pipe[0]);
       close(err_pipe[0]);
       return nullptr;
@@ -230,7 +245,8 @@ class Process {
       if (fds[i].revents == 0) continue;
       ssize_t n = read(fds[i].fd, buf, sizeof(buf));
       if (n > 0) {
-        (i == 0 ? result_.out : result_.err).append(buf, static_cast<size_t>(n));
+        (i == 0 ? result_.out : result_.err)
+            .append(buf, static_cast<size_t>(n));
         got = true;
       } else if (n == 0 || errno != EINTR) {
         (i == 0 ? out_open_ : err_open_) = false;
@@ -270,14 +286,16 @@ std::pair<std::unique_ptr<Process>, int> StartListener(
   return {std::move(p), listening_port};
 }
 
+// WithConnect prepends "--connect 127.0.0.1:<port>" to `args`.
 std::vector<std::string> WithConnect(int port, std::vector<std::string> args) {
   args.insert(args.begin(), {"--connect", absl::StrCat("127.0.0.1:", port)});
   return args;
 }
 
 // RunPair runs a listener and a connector to completion.
-std::pair<Result, Result> RunPair(const std::vector<std::string>& listen_args,
-                                  const std::vector<std::string>& connect_args) {
+std::pair<Result, Result> RunPair(
+    const std::vector<std::string>& listen_args,
+    const std::vector<std::string>& connect_args) {
   auto [listener, port] = StartListener(listen_args);
   if (listener == nullptr) return {};
   std::unique_ptr<Process> connector =
@@ -319,7 +337,8 @@ class RawSocket {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(addr);
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+    if (fd < 0 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
         listen(fd, 1) != 0 ||
         getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
       ADD_FAILURE() << "listen: " << std::strerror(errno);
@@ -375,10 +394,12 @@ class RawSocket {
   int fd_;
 };
 
+// Key returns the spec key for `protocol`.
 std::string Key(absl::string_view protocol) {
   return protocol == "ALTSRP_GCM_AES128" ? kGcmKey : kRekeyKey;
 }
 
+// ExpectSuccess checks a clean run that printed exactly `line`.
 void ExpectSuccess(const Result& r, absl::string_view line) {
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(r.out, absl::StrCat(line, "\n")) << r;
@@ -413,11 +434,11 @@ TEST_P(RecordPeerRoundTripTest, MaxSizeFrames) {
 TEST_P(RecordPeerRoundTripTest, ListenerChecksConnectorEchoesInTinyFrames) {
   // The echo side reseals 16 KiB frames into 64-byte ones (40 bytes each).
   const std::string protocol = GetParam();
-  auto [check, echo] = RunPair(
-      {"--key", Key(protocol), "--protocol", protocol, "--mode", "check",
-       "--bytes", "200000", "--chunk", "40000", "--seed", "3"},
-      {"--key", Key(protocol), "--protocol", protocol, "--mode", "echo",
-       "--frame-size", "64"});
+  auto [check, echo] =
+      RunPair({"--key", Key(protocol), "--protocol", protocol, "--mode",
+               "check", "--bytes", "200000", "--chunk", "40000", "--seed", "3"},
+              {"--key", Key(protocol), "--protocol", protocol, "--mode", "echo",
+               "--frame-size", "64"});
   ExpectSuccess(check, "CHECKED 200000");
   ExpectSuccess(echo, "ECHOED 200000");
 }
@@ -427,9 +448,9 @@ INSTANTIATE_TEST_SUITE_P(Protocols, RecordPeerRoundTripTest,
                                            "ALTSRP_GCM_AES128"));
 
 TEST(RecordPeerTest, ZeroBytesChecksAndClosesCleanly) {
-  auto [echo, check] = RunPair({"--key", kRekeyKey},
-                               {"--key", kRekeyKey, "--mode", "check",
-                                "--bytes", "0"});
+  auto [echo, check] =
+      RunPair({"--key", kRekeyKey},
+              {"--key", kRekeyKey, "--mode", "check", "--bytes", "0"});
   ExpectSuccess(echo, "ECHOED 0");
   ExpectSuccess(check, "CHECKED 0");
 }
@@ -440,8 +461,10 @@ TEST(RecordPeerTest, EchoesGrpcRekeyFramesByteForByte) {
   auto [listener, port] = StartListener({"--key", kRekeyKey, "--mode", "echo"});
   ASSERT_NE(listener, nullptr);
   RawSocket peer = RawSocket::Connect(port);
-  ASSERT_TRUE(peer.Send(Concat(FromHex(kRekeyClient0), FromHex(kRekeyClient1))));
-  std::vector<uint8_t> want = Concat(FromHex(kRekeyServer0), FromHex(kRekeyServer1));
+  ASSERT_TRUE(
+      peer.Send(Concat(FromHex(kRekeyClient0), FromHex(kRekeyClient1))));
+  std::vector<uint8_t> want =
+      Concat(FromHex(kRekeyServer0), FromHex(kRekeyServer1));
   EXPECT_EQ(peer.Read(want.size()), want);
   peer.ShutdownWrite();
   EXPECT_EQ(peer.ReadToEnd(), 0u);
@@ -488,6 +511,9 @@ struct HostileCase {
   const char* message;
 };
 
+// PrintTo names a case in gtest's failure messages.
+void PrintTo(const HostileCase& c, std::ostream* os) { *os << c.name; }
+
 std::vector<HostileCase> HostileCases() {
   std::vector<uint8_t> bad_type = FromHex("2200000007000000");
   bad_type.resize(38, 0x41);
@@ -499,7 +525,8 @@ std::vector<HostileCase> HostileCases() {
   truncated.resize(20);
   const char* kRekey = "ALTSRP_GCM_AES128_REKEY";
   const char* kGcm = "ALTSRP_GCM_AES128";
-  const char* kMalformed = "record_peer: frame from peer rejected: INVALID_ARGUMENT: ";
+  const char* kMalformed =
+      "record_peer: frame from peer rejected: INVALID_ARGUMENT: ";
   const char* kAuth = "record_peer: frame from peer rejected: DATA_LOSS: ";
   return {
       {"BadType", kRekey, bad_type, true, kMalformed},
@@ -537,11 +564,11 @@ TEST_P(RecordPeerHostileTest, EchoSideRejectsWithSpecificError) {
   EXPECT_EQ(r.out, "") << r;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Frames, RecordPeerHostileTest, ::testing::ValuesIn(HostileCases()),
-    [](const ::testing::TestParamInfo<HostileCase>& info) {
-      return std::string(info.param.name);
-    });
+INSTANTIATE_TEST_SUITE_P(Frames, RecordPeerHostileTest,
+                         ::testing::ValuesIn(HostileCases()),
+                         [](const ::testing::TestParamInfo<HostileCase>& info) {
+                           return std::string(info.param.name);
+                         });
 
 // RunCheckAgainst runs `record_peer --connect ... --mode check` plus `args`
 // against a raw listener, lets `script` play the echo side, and returns the

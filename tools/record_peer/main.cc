@@ -87,9 +87,11 @@ constexpr std::chrono::seconds kConnectRetryWindow{5};
 // kConnectRetryInterval is the pause between connect attempts.
 constexpr std::chrono::milliseconds kConnectRetryInterval{50};
 
+// kUsage is printed after every usage error, and alone for --help.
 constexpr char kUsage[] =
     "usage: record_peer (--listen HOST:PORT | --connect HOST:PORT) --key HEX\n"
-    "                   [--protocol ALTSRP_GCM_AES128_REKEY|ALTSRP_GCM_AES128]\n"
+    "                   [--protocol "
+    "ALTSRP_GCM_AES128_REKEY|ALTSRP_GCM_AES128]\n"
     "                   [--mode echo|check] [--bytes N] [--chunk N]\n"
     "                   [--frame-size N] [--seed S]\n"
     "  --listen HOST:PORT  accept one connection; server side. Port 0 picks a\n"
@@ -108,9 +110,10 @@ constexpr char kUsage[] =
     "  --frame-size N      largest frame sent, 48..1048576 (default 16384).\n"
     "  --seed S            check mode: data and chunk-size seed (default 1).\n";
 
+// Mode is what the tool does once connected (--mode).
 enum class Mode { kEcho, kCheck };
 
-// Options is the parsed command line.
+// Options is the parsed command line. Move-only; wipes the key when it dies.
 struct Options {
   bool listen = false;
   std::string host;
@@ -131,7 +134,9 @@ struct Options {
   ~Options() { OPENSSL_cleanse(key.data(), key.size()); }
 };
 
-// SplitHostPort splits "host:port" or "[v6addr]:port".
+// SplitHostPort splits "host:port" or "[v6addr]:port" into `host` and
+// `port`. Returns kInvalidArgument if either part is missing or the port is
+// not a number in [0, 65535].
 absl::Status SplitHostPort(absl::string_view text, std::string& host,
                            std::string& port) {
   size_t colon = text.rfind(':');
@@ -154,6 +159,7 @@ absl::Status SplitHostPort(absl::string_view text, std::string& host,
   return absl::OkStatus();
 }
 
+// HexNibble returns the value of hex digit `c`, or -1 if it is not one.
 int HexNibble(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -161,6 +167,8 @@ int HexNibble(char c) {
   return -1;
 }
 
+// ParseHexKey decodes `hex` into `key`. Returns kInvalidArgument for an odd
+// length or a non-hex digit (and leaves `key` empty).
 absl::Status ParseHexKey(absl::string_view hex, std::vector<uint8_t>& key) {
   if (hex.size() % 2 != 0) {
     return absl::InvalidArgumentError("--key: odd number of hex digits");
@@ -179,12 +187,14 @@ absl::Status ParseHexKey(absl::string_view hex, std::vector<uint8_t>& key) {
   return absl::OkStatus();
 }
 
+// ParseCount parses a decimal integer in [min, max] into `out`. Returns
+// kInvalidArgument naming `flag` otherwise.
 absl::Status ParseCount(absl::string_view flag, absl::string_view text,
                         uint64_t min, uint64_t max, uint64_t& out) {
   if (!absl::SimpleAtoi(text, &out) || out < min || out > max) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        flag, ": expected an integer in [", min, ", ", max, "], got '", text,
-        "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": expected an integer in [", min, ", ", max,
+                     "], got '", text, "'"));
   }
   return absl::OkStatus();
 }
@@ -211,12 +221,12 @@ absl::StatusOr<Options> ParseArgs(int argc, char** argv) {
       value = argv[i + 1];
     }
     static constexpr absl::string_view kFlags[] = {
-        "--listen", "--connect", "--key",        "--protocol",
-        "--mode",   "--bytes",   "--chunk",      "--frame-size",
-        "--seed"};
+        "--listen", "--connect", "--key",        "--protocol", "--mode",
+        "--bytes",  "--chunk",   "--frame-size", "--seed"};
     if (std::find(std::begin(kFlags), std::end(kFlags), name) ==
         std::end(kFlags)) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag '", name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag '", name, "'"));
     }
     if (!has_value) {
       if (i + 1 >= argc) {
@@ -289,9 +299,9 @@ absl::StatusOr<Options> ParseArgs(int argc, char** argv) {
   std::string_view protocol_name = RecordProtocolName(options.protocol);
   if (options.key.size() < key_size) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--key: ", absl::string_view(protocol_name.data(), protocol_name.size()),
-        " needs ",
-        2 * key_size, " hex digits, got ", 2 * options.key.size()));
+        "--key: ",
+        absl::string_view(protocol_name.data(), protocol_name.size()),
+        " needs ", 2 * key_size, " hex digits, got ", 2 * options.key.size()));
   }
   return options;
 }
@@ -341,21 +351,25 @@ class AddrInfoList {
   addrinfo* list_;
 };
 
+// Resolve looks up options.host:options.port for a stream socket (passive
+// for --listen). Returns kInvalidArgument if the name does not resolve.
 absl::StatusOr<AddrInfoList> Resolve(const Options& options) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_ADDRCONFIG | (options.listen ? AI_PASSIVE : 0);
   addrinfo* list = nullptr;
-  int rc = getaddrinfo(options.host.c_str(), options.port.c_str(), &hints, &list);
+  int rc =
+      getaddrinfo(options.host.c_str(), options.port.c_str(), &hints, &list);
   if (rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot resolve ", options.host, ":", options.port, ": ",
-        gai_strerror(rc)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve ", options.host, ":", options.port, ": ",
+                     gai_strerror(rc)));
   }
   return AddrInfoList(list);
 }
 
+// FormatAddress returns "host:port" ("[v6addr]:port" for IPv6), numeric.
 std::string FormatAddress(const sockaddr* addr, socklen_t len) {
   char host[NI_MAXHOST];
   char port[NI_MAXSERV];
@@ -367,6 +381,7 @@ std::string FormatAddress(const sockaddr* addr, socklen_t len) {
   return absl::StrCat(host, ":", port);
 }
 
+// SetNoDelay turns off Nagle's algorithm on a connected socket.
 void SetNoDelay(int fd) {
   // The tool trades packet count for latency: small chunks go out at once
   // instead of waiting on the peer's delayed ACK.
@@ -404,9 +419,9 @@ absl::StatusOr<UniqueFd> ListenAndAccept(const Options& options) {
                     &bound_len) != 0) {
       return absl::ErrnoToStatus(errno, "getsockname");
     }
-    std::printf("LISTENING %s\n",
-                FormatAddress(reinterpret_cast<sockaddr*>(&bound), bound_len)
-                    .c_str());
+    std::printf(
+        "LISTENING %s\n",
+        FormatAddress(reinterpret_cast<sockaddr*>(&bound), bound_len).c_str());
     std::fflush(stdout);
     while (true) {
       int fd = accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
@@ -457,9 +472,9 @@ absl::StatusOr<UniqueFd> ConnectWithRetry(const Options& options) {
           rc = connect(fd.get(), ai->ai_addr, ai->ai_addrlen);
         } while (rc != 0 && errno == EINTR);
         if (rc == 0 && IsSelfConnected(fd.get())) {
-          last = absl::UnavailableError(absl::StrCat(
-              "connect to ", options.host, ":", options.port,
-              ": connected to itself (nobody listening)"));
+          last = absl::UnavailableError(
+              absl::StrCat("connect to ", options.host, ":", options.port,
+                           ": connected to itself (nobody listening)"));
           continue;
         }
         if (rc == 0) {
@@ -467,7 +482,8 @@ absl::StatusOr<UniqueFd> ConnectWithRetry(const Options& options) {
           return fd;
         }
         last = absl::ErrnoToStatus(
-            errno, absl::StrCat("connect to ", options.host, ":", options.port));
+            errno,
+            absl::StrCat("connect to ", options.host, ":", options.port));
       }
     } else {
       last = addrs.status();
@@ -517,7 +533,8 @@ class ByteStream {
 };
 
 // PlaintextSink receives each non-empty frame plaintext, in order.
-using PlaintextSink = absl::FunctionRef<absl::Status(absl::Span<const uint8_t>)>;
+using PlaintextSink =
+    absl::FunctionRef<absl::Status(absl::Span<const uint8_t>)>;
 
 // ReadOutcome is the non-error result of FrameReader::ReadOnce.
 enum class ReadOutcome {
@@ -529,7 +546,8 @@ enum class ReadOutcome {
 
 // WithContext returns `status` with the same code and the message
 // "<context>: <CODE>: <message>", the form record_peer prints.
-absl::Status WithContext(absl::string_view context, const absl::Status& status) {
+absl::Status WithContext(absl::string_view context,
+                         const absl::Status& status) {
   return absl::Status(status.code(),
                       absl::StrCat(context, ": ", status.ToString()));
 }
@@ -539,6 +557,7 @@ absl::Status IoError(int error, absl::string_view what) {
   return WithContext("connection failed", absl::ErrnoToStatus(error, what));
 }
 
+// IsConnectionLost reports whether a send error means the peer is gone.
 bool IsConnectionLost(int error) {
   return error == EPIPE || error == ECONNRESET;
 }
@@ -563,15 +582,17 @@ class FrameReader {
       n = read(fd, buffer_.data() + end_, buffer_.size() - end_);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadOutcome::kWouldBlock;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return ReadOutcome::kWouldBlock;
       if (errno == ECONNRESET) return ReadOutcome::kReset;
       return IoError(errno, "read from peer");
     }
     if (n == 0) {
       if (end_ != start_) {
-        std::string frame = pending_frame_size_ == 0
-                                ? std::string("frame")
-                                : absl::StrCat(pending_frame_size_, "-byte frame");
+        std::string frame =
+            pending_frame_size_ == 0
+                ? std::string("frame")
+                : absl::StrCat(pending_frame_size_, "-byte frame");
         return Rejected(absl::DataLossError(
             absl::StrCat("truncated frame at EOF: got ", end_ - start_,
                          " bytes of a ", frame)));
@@ -624,7 +645,8 @@ class FrameReader {
     // The frame being assembled: its exact size once the length field is in,
     // otherwise enough for the length field itself.
     size_t need = std::max(pending_frame_size_, kFrameLengthFieldSize);
-    if (start_ + need > buffer_.size() || buffer_.size() - end_ < kMinReadRoom) {
+    if (start_ + need > buffer_.size() ||
+        buffer_.size() - end_ < kMinReadRoom) {
       std::memmove(buffer_.data(), buffer_.data() + start_, buffered);
       start_ = 0;
       end_ = buffered;
@@ -654,6 +676,7 @@ absl::Status WriteAll(int fd, absl::Span<const uint8_t> data) {
   return absl::OkStatus();
 }
 
+// SealError returns a Seal failure as record_peer reports it.
 absl::Status SealError(const absl::Status& status) {
   return WithContext("sealing failed", status);
 }
@@ -717,8 +740,8 @@ absl::StatusOr<uint64_t> RunCheck(int fd, RecordProtector& protector,
     return IoError(errno, "fcntl(O_NONBLOCK)");
   }
   const uint64_t total = options.bytes;
-  const size_t max_chunk =
-      static_cast<size_t>(std::min<uint64_t>(options.chunk, std::max<uint64_t>(total, 1)));
+  const size_t max_chunk = static_cast<size_t>(
+      std::min<uint64_t>(options.chunk, std::max<uint64_t>(total, 1)));
 
   ByteStream send_stream(options.seed);
   SplitMix64 chunk_sizes(options.seed ^ 0x6a09e667f3bcc908ull);
@@ -737,9 +760,9 @@ absl::StatusOr<uint64_t> RunCheck(int fd, RecordProtector& protector,
 
   auto verify = [&](absl::Span<const uint8_t> plaintext) -> absl::Status {
     if (plaintext.size() > total - verified) {
-      return CheckFailed(absl::StrCat("peer echoed more than was sent: ",
-                                      verified + plaintext.size(), " bytes of ",
-                                      total));
+      return CheckFailed(absl::StrCat(
+          "peer echoed more than was sent: ", verified + plaintext.size(),
+          " bytes of ", total));
     }
     while (!plaintext.empty()) {
       size_t n = std::min(plaintext.size(), expected.size());
@@ -759,9 +782,10 @@ absl::StatusOr<uint64_t> RunCheck(int fd, RecordProtector& protector,
   };
 
   auto short_echo = [&](absl::string_view why) {
-    std::string detail = write_failure.empty()
-                             ? std::string(why)
-                             : absl::StrCat(why, "; sending failed: ", write_failure);
+    std::string detail =
+        write_failure.empty()
+            ? std::string(why)
+            : absl::StrCat(why, "; sending failed: ", write_failure);
     return CheckFailed(absl::StrCat("echo incomplete: got ", verified, " of ",
                                     total, " bytes (", detail, ")"));
   };
@@ -780,7 +804,8 @@ absl::StatusOr<uint64_t> RunCheck(int fd, RecordProtector& protector,
             chunk_sizes.Next() % max_chunk + 1, total - queued));
         absl::Span<uint8_t> plaintext = absl::MakeSpan(chunk).first(n);
         send_stream.Fill(plaintext);
-        absl::StatusOr<size_t> len = protector.Seal(plaintext, absl::MakeSpan(sealed));
+        absl::StatusOr<size_t> len =
+            protector.Seal(plaintext, absl::MakeSpan(sealed));
         if (!len.ok()) return SealError(len.status());
         sealed_off = 0;
         sealed_len = *len;
@@ -835,7 +860,8 @@ absl::StatusOr<std::string> Run(Options& options) {
       options.protocol, options.listen ? Side::kServer : Side::kClient,
       options.key, options.frame_size);
   OPENSSL_cleanse(options.key.data(), options.key.size());
-  if (!protector.ok()) return WithContext("bad record settings", protector.status());
+  if (!protector.ok())
+    return WithContext("bad record settings", protector.status());
 
   absl::StatusOr<UniqueFd> fd =
       options.listen ? ListenAndAccept(options) : ConnectWithRetry(options);
