@@ -81,16 +81,19 @@ class RecordProtector {
 
   // Seal encrypts `plaintext` into consecutive frames at the front of `out`
   // and returns the number of bytes written (== SealedSize). `out` must hold
-  // SealedSize(plaintext.size()) bytes (kInvalidArgument otherwise) and must
-  // not overlap `plaintext`. Returns kResourceExhausted once the send counter
-  // is used up; then the direction is dead and nothing was written.
+  // SealedSize(plaintext.size()) bytes and must not overlap `plaintext`
+  // (kInvalidArgument otherwise, not sticky). Returns kResourceExhausted if
+  // the send counter cannot cover every frame of the message; then the
+  // direction is dead and nothing was written.
   absl::StatusOr<size_t> Seal(absl::Span<const uint8_t> plaintext,
                               absl::Span<uint8_t> out);
 
   // SealFrameInPlace seals one frame laid out as [8 header bytes][plaintext]
   // [16 tag bytes] in `frame`: writes the header and tag and encrypts the
   // plaintext in place. `frame.size()` must be within
-  // [kMinFrameSize, max_frame_size()].
+  // [kMinFrameSize, max_frame_size()] (kInvalidArgument otherwise, not
+  // sticky). Returns kResourceExhausted (sticky) once the send counter is
+  // used up.
   absl::Status SealFrameInPlace(absl::Span<uint8_t> frame);
 
   // OpenNext opens the frame at the front of `input` (a prefix of the byte
@@ -101,6 +104,14 @@ class RecordProtector {
   // plaintext is wiped), kResourceExhausted when the receive counter is used
   // up. All are fatal for the receive direction and sticky.
   absl::StatusOr<OpenResult> OpenNext(absl::Span<uint8_t> input);
+
+  // EndOfStream is what the reader calls when the peer closes the stream
+  // with `unconsumed` (the bytes OpenNext has not consumed) left over.
+  // Returns OK for a clean end (nothing pending, receive direction healthy),
+  // the receive direction's sticky error if it has one, kDataLoss
+  // ("truncated frame") if the peer stopped inside a frame (then sticky), or
+  // kFailedPrecondition if `unconsumed` still holds a whole frame.
+  absl::Status EndOfStream(absl::Span<const uint8_t> unconsumed);
 
   // seal_status / open_status return the sticky state of each direction.
   absl::Status seal_status() const { return seal_.status(); }
