@@ -14,7 +14,6 @@
 #include <event2/thread.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
 
 namespace alts {
 namespace {
@@ -111,7 +110,7 @@ void Reactor::ActivateLocked() {
 
 bool Reactor::Post(Task task) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!closed_) {
       queue_.push_back(std::move(task));
       ActivateLocked();
@@ -125,7 +124,7 @@ bool Reactor::Post(Task task) {
 }
 
 void Reactor::Wake() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (!closed_) ActivateLocked();
 }
 
@@ -140,7 +139,7 @@ void Reactor::OnDeadlineEvent(evutil_socket_t, short, void* arg) {
 void Reactor::RunTasks() {
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       wake_pending_ = false;
       if (queue_.empty()) {
         if (closed_ && threaded_) event_base_loopbreak(base_);
@@ -148,16 +147,14 @@ void Reactor::RunTasks() {
       }
       running_.swap(queue_);
     }
-    for (Task& task : running_) {
-      std::move(task)();
-      tasks_run_.fetch_add(1, std::memory_order_relaxed);
-    }
+    tasks_run_.fetch_add(running_.size(), std::memory_order_relaxed);
+    for (Task& task : running_) std::move(task)();
     running_.clear();
   }
 }
 
 void Reactor::BeginClose() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;
   closed_ = true;
   // Force a wake even if one is pending, so the loop sees closed_ after
@@ -170,14 +167,14 @@ void Reactor::BeginClose() {
 
 void Reactor::Teardown() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
   }
   if (base_ == nullptr) return;
   // Tasks queued before closing run even if the loop stopped early.
   RunTasks();
   {
-    absl::MutexLock lock(&events_mu_);
+    std::lock_guard<std::mutex> lock(events_mu_);
     events_closed_ = true;
     while (events_head_ != nullptr) {
       ReactorEvent* ev = events_head_;
@@ -321,19 +318,30 @@ absl::Status ReactorGroup::RunOnAllAndWait(
     return absl::FailedPreconditionError(
         "RunOnAllAndWait from a reactor thread of the same group");
   }
-  absl::BlockingCounter pending(static_cast<int>(reactors_.size()));
+  // A countdown on std::mutex (not absl::BlockingCounter), so that
+  // ThreadSanitizer sees the ordering; see reactor.h.
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pending = reactors_.size();
+  auto count_down = [&mu, &cv, &pending] {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--pending == 0) cv.notify_all();
+  };
   bool all_ran = true;
   for (auto& reactor : reactors_) {
     Reactor* r = reactor.get();
-    if (!r->Post([r, fn, &pending] {
+    if (!r->Post([r, fn, &count_down] {
           fn(*r);
-          pending.DecrementCount();
+          count_down();
         })) {
       all_ran = false;
-      pending.DecrementCount();
+      count_down();
     }
   }
-  pending.Wait();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&pending] { return pending == 0; });
+  }
   if (!all_ran) {
     return absl::FailedPreconditionError(
         "RunOnAllAndWait: the group is shutting down");
@@ -347,7 +355,7 @@ void ReactorGroup::Shutdown() {
                  "ReactorGroup::Shutdown called from its own reactor thread\n");
     std::abort();
   }
-  absl::MutexLock lock(&shutdown_mu_);
+  std::lock_guard<std::mutex> lock(shutdown_mu_);
   if (shut_down_) return;
   for (auto& reactor : reactors_) {
     if (reactor->thread_started_) reactor->BeginClose();
@@ -378,7 +386,7 @@ absl::StatusOr<std::unique_ptr<ReactorEvent>> ReactorEvent::Create(
   }
   std::unique_ptr<ReactorEvent> ev(
       new ReactorEvent(reactor, std::move(callback)));
-  absl::MutexLock lock(&reactor.events_mu_);
+  std::lock_guard<std::mutex> lock(reactor.events_mu_);
   if (reactor.events_closed_) {
     ev->reactor_.store(nullptr, std::memory_order_release);
     return absl::FailedPreconditionError(
@@ -406,7 +414,7 @@ ReactorEvent::~ReactorEvent() {
   if (reactor == nullptr) return;
   // Freed under the lock so a concurrent teardown cannot free the base
   // between our check and event_free.
-  absl::MutexLock lock(&reactor->events_mu_);
+  std::lock_guard<std::mutex> lock(reactor->events_mu_);
   if (reactor_.load(std::memory_order_relaxed) == nullptr) return;
   if (prev_ != nullptr) {
     prev_->next_ = next_;

@@ -25,20 +25,20 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <event2/event.h>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace alts {
@@ -114,7 +114,8 @@ class Reactor {
   absl::Status RunUntil(absl::FunctionRef<bool()> done,
                         absl::Duration timeout = absl::InfiniteDuration());
 
-  // tasks_run returns how many posted tasks this reactor has run.
+  // tasks_run returns how many posted tasks this reactor has started (a
+  // task counts from the moment it begins running).
   uint64_t tasks_run() const {
     return tasks_run_.load(std::memory_order_relaxed);
   }
@@ -141,8 +142,9 @@ class Reactor {
   // Teardown runs on the reactor thread after its loop has stopped: runs
   // what is left in the queue, detaches ReactorEvents, frees the base.
   void Teardown();
-  // ActivateLocked marks the wake event active unless it already is.
-  void ActivateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ActivateLocked marks the wake event active unless it already is. The
+  // caller holds mu_.
+  void ActivateLocked();
 
   void Link(ReactorEvent* ev);
   void Unlink(ReactorEvent* ev);
@@ -161,18 +163,23 @@ class Reactor {
   bool thread_started_ = false;
   std::atomic<uint64_t> tasks_run_{0};
 
-  absl::Mutex mu_;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool wake_pending_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<Task> queue_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex throughout this file: the system
+  // Abseil is not built with ThreadSanitizer, which then cannot see
+  // absl::Mutex's ordering, while pthread mutexes are intercepted.
+  std::mutex mu_;
+  // Guarded by mu_.
+  bool closed_ = false;
+  bool wake_pending_ = false;
+  std::vector<Task> queue_;
   // running_ is only touched on the reactor thread; it keeps the drained
   // batch's capacity so steady-state posting reuses it.
   std::vector<Task> running_;
 
   // Live ReactorEvents bound to this reactor, detached at teardown.
-  absl::Mutex events_mu_;
-  ReactorEvent* events_head_ ABSL_GUARDED_BY(events_mu_) = nullptr;
-  bool events_closed_ ABSL_GUARDED_BY(events_mu_) = false;
+  std::mutex events_mu_;
+  // Guarded by events_mu_.
+  ReactorEvent* events_head_ = nullptr;
+  bool events_closed_ = false;
 };
 
 // ReactorGroupOptions configures ReactorGroup::Create.
@@ -247,8 +254,8 @@ class ReactorGroup {
   ReactorGroupOptions options_;
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::atomic<uint64_t> next_{0};
-  absl::Mutex shutdown_mu_;
-  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  std::mutex shutdown_mu_;
+  bool shut_down_ = false;  // Guarded by shutdown_mu_.
 };
 
 // ReactorEvent is a libevent event bound to one reactor, calling a C++

@@ -7,17 +7,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -30,6 +31,33 @@ using ::testing::HasSubstr;
 
 // kWait bounds every wait in these tests, so a bug fails instead of hanging.
 constexpr absl::Duration kWait = absl::Seconds(20);
+
+// Counter is a thread-safe count that tests wait on. It uses std::mutex,
+// not absl::Mutex/absl::Notification, because the system Abseil is not
+// built with ThreadSanitizer, which then could not see the ordering.
+class Counter {
+ public:
+  void Add(int n = 1) {
+    std::lock_guard<std::mutex> lock(mu_);
+    value_ += n;
+    cv_.notify_all();
+  }
+  // WaitFor returns true once the count reaches `target`, false after kWait.
+  bool WaitFor(int target) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoSeconds(kWait),
+                        [&] { return value_ >= target; });
+  }
+  int value() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return value_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int value_ = 0;
+};
 
 // CountOpenFds returns the number of open descriptors of this process.
 int CountOpenFds() {
@@ -165,15 +193,15 @@ TEST(ReactorGroupTest, PostFromReactorThreadRunsLaterNotInline) {
   ASSERT_NE(group, nullptr);
   Reactor& reactor = group->reactor(0);
   std::vector<int> order;
-  absl::Notification done;
+  Counter done;
   reactor.Post([&] {
     reactor.Post([&] {
       order.push_back(2);
-      done.Notify();
+      done.Add();
     });
     order.push_back(1);
   });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(done.WaitFor(1));
   EXPECT_THAT(order, ::testing::ElementsAre(1, 2));
 }
 
@@ -244,13 +272,13 @@ TEST(ReactorGroupTest, RunOnAllAndWaitRunsOncePerReactorOnItsThread) {
 TEST(ReactorGroupTest, RunOnAllAndWaitFromReactorThreadFails) {
   auto group = MakeGroup(Threads(2));
   ASSERT_NE(group, nullptr);
-  absl::Notification done;
+  Counter done;
   absl::Status status;
   group->reactor(1).Post([&] {
     status = group->RunOnAllAndWait([](Reactor&) {});
-    done.Notify();
+    done.Add();
   });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(done.WaitFor(1));
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -262,8 +290,7 @@ TEST(ReactorGroupTest, EventsOnSocketpairsFireOnOwningReactor) {
   std::array<std::unique_ptr<ReactorEvent>, kReactors> events;
   std::array<std::atomic<int>, kReactors> fired{};
   std::atomic<int> wrong{0};
-  absl::Mutex mu;
-  int total = 0;
+  Counter total;
 
   ASSERT_TRUE(group
                   ->RunOnAllAndWait([&](Reactor& r) {
@@ -280,8 +307,7 @@ TEST(ReactorGroupTest, EventsOnSocketpairsFireOnOwningReactor) {
                             wrong.fetch_add(1);
                           }
                           fired[i].fetch_add(1);
-                          absl::MutexLock lock(&mu);
-                          ++total;
+                          total.Add();
                         });
                     ASSERT_TRUE(ev.ok()) << ev.status();
                     ASSERT_TRUE((*ev)->Add().ok());
@@ -293,13 +319,7 @@ TEST(ReactorGroupTest, EventsOnSocketpairsFireOnOwningReactor) {
     const char byte = static_cast<char>('a' + i);
     ASSERT_EQ(write(pairs[i].b, &byte, 1), 1);
   }
-  {
-    absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(
-        absl::Condition(
-            +[](int* t) { return *t == static_cast<int>(kReactors); }, &total),
-        kWait));
-  }
+  ASSERT_TRUE(total.WaitFor(static_cast<int>(kReactors)));
   for (size_t i = 0; i < kReactors; ++i) {
     EXPECT_EQ(fired[i].load(), 1) << i;
   }
@@ -317,7 +337,7 @@ TEST(ReactorGroupTest, TimerFiresOnReactorThreadAfterTimeout) {
   auto group = MakeGroup(Threads(1));
   ASSERT_NE(group, nullptr);
   Reactor& reactor = group->reactor(0);
-  absl::Notification fired;
+  Counter fired;
   std::atomic<short> what{0};
   std::atomic<bool> on_thread{false};
   std::unique_ptr<ReactorEvent> timer;
@@ -327,7 +347,7 @@ TEST(ReactorGroupTest, TimerFiresOnReactorThreadAfterTimeout) {
                     auto ev = ReactorEvent::CreateTimer(r, [&](short w) {
                       what.store(w);
                       on_thread.store(reactor.InReactorThread());
-                      fired.Notify();
+                      fired.Add();
                     });
                     ASSERT_TRUE(ev.ok());
                     ASSERT_TRUE((*ev)->Add(absl::Milliseconds(30)).ok());
@@ -335,7 +355,7 @@ TEST(ReactorGroupTest, TimerFiresOnReactorThreadAfterTimeout) {
                     timer = *std::move(ev);
                   })
                   .ok());
-  ASSERT_TRUE(fired.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(fired.WaitFor(1));
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(25));
   EXPECT_EQ(what.load(), EV_TIMEOUT);
   EXPECT_TRUE(on_thread.load());
@@ -364,7 +384,7 @@ TEST(ReactorGroupTest, ShutdownRunsQueuedTasksDropsLaterOnesAndLeaksNothing) {
   }
   // Registered events that never fire: fd reads, long timers, and raw
   // libevent events freed by a queued task.
-  absl::Mutex events_mu;
+  std::mutex events_mu;
   std::vector<std::unique_ptr<ReactorEvent>> events;
   std::array<event*, 2> raw_events{};
   ASSERT_TRUE(
@@ -379,7 +399,7 @@ TEST(ReactorGroupTest, ShutdownRunsQueuedTasksDropsLaterOnesAndLeaksNothing) {
               auto timer = ReactorEvent::CreateTimer(r, [](short) {});
               ASSERT_TRUE(timer.ok());
               ASSERT_TRUE((*timer)->Add(absl::Hours(1)).ok());
-              absl::MutexLock lock(&events_mu);
+              std::lock_guard<std::mutex> lock(events_mu);
               events.push_back(*std::move(ev));
               events.push_back(*std::move(timer));
             }
@@ -392,12 +412,12 @@ TEST(ReactorGroupTest, ShutdownRunsQueuedTasksDropsLaterOnesAndLeaksNothing) {
           .ok());
 
   // Block both reactors so tasks pile up in their queues.
-  absl::Notification release;
-  std::atomic<int> blocked{0};
+  Counter release;
+  Counter blocked;
   for (size_t i = 0; i < 2; ++i) {
     ASSERT_TRUE(group->reactor(i).Post([&] {
-      blocked.fetch_add(1);
-      release.WaitForNotification();
+      blocked.Add();
+      release.WaitFor(1);
     }));
   }
   std::atomic<int> ran{0};
@@ -430,7 +450,7 @@ TEST(ReactorGroupTest, ShutdownRunsQueuedTasksDropsLaterOnesAndLeaksNothing) {
       raw_events[i] = nullptr;
     }));
   }
-  while (blocked.load() < 2) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(blocked.WaitFor(2));
 
   std::thread stopper([&] { group->Shutdown(); });
   // Once Post fails the queues are closed; then let the reactors drain.
@@ -442,7 +462,7 @@ TEST(ReactorGroupTest, ShutdownRunsQueuedTasksDropsLaterOnesAndLeaksNothing) {
   const int destroyed_before = destroyed.load();
   EXPECT_FALSE(group->reactor(0).Post([t = std::move(rejected)] {}));
   EXPECT_EQ(destroyed.load(), destroyed_before + 1);
-  release.Notify();
+  release.Add();
   stopper.join();
   group->Shutdown();  // idempotent
 
@@ -502,12 +522,10 @@ TEST(ReactorGroupTest, TwoThreadsServeTwoThousandSocketpairs) {
   std::vector<std::atomic<int>> bytes(kPairs);
   std::array<std::atomic<int>, 2> per_reactor{};
   std::atomic<int> wrong{0};
-  absl::Mutex mu;
-  int done = 0;
+  Counter done;
 
   // Register each event on its reactor's thread.
-  absl::Notification registered;
-  std::atomic<int> to_register{kPairs};
+  Counter registered;
   for (int i = 0; i < kPairs; ++i) {
     Reactor* rp = &group->Pick(static_cast<uint64_t>(i));
     owner[i] = rp->index();
@@ -520,8 +538,7 @@ TEST(ReactorGroupTest, TwoThreadsServeTwoThousandSocketpairs) {
             if (n <= 0) return;
             per_reactor[rp->index()].fetch_add(1);
             if (bytes[i].fetch_add(static_cast<int>(n)) + n == 2) {
-              absl::MutexLock lock(&mu);
-              ++done;
+              done.Add();
             }
           });
       if (!ev.ok() || !(*ev)->Add().ok()) {
@@ -529,10 +546,10 @@ TEST(ReactorGroupTest, TwoThreadsServeTwoThousandSocketpairs) {
       } else {
         events[i] = *std::move(ev);
       }
-      if (to_register.fetch_sub(1) == 1) registered.Notify();
+      registered.Add();
     }));
   }
-  ASSERT_TRUE(registered.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(registered.WaitFor(kPairs));
   // Two separate writes per pair; the persistent event stays armed.
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < kPairs; ++i) {
@@ -540,11 +557,7 @@ TEST(ReactorGroupTest, TwoThreadsServeTwoThousandSocketpairs) {
       ASSERT_EQ(write(pairs[i]->b, &byte, 1), 1);
     }
   }
-  {
-    absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(
-        absl::Condition(+[](int* d) { return *d == kPairs; }, &done), kWait));
-  }
+  ASSERT_TRUE(done.WaitFor(kPairs));
   EXPECT_EQ(wrong.load(), 0);
   for (int i = 0; i < kPairs; ++i) ASSERT_EQ(bytes[i].load(), 2) << i;
   EXPECT_GT(per_reactor[0].load(), 0);
