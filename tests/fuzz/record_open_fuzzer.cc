@@ -151,7 +151,12 @@ void StreamMode(Input& in, alts::RecordProtector& me, bool byte_at_a_time) {
   const absl::Span<const uint8_t> stream = in.Rest();
   Reader reader(me);
   FeedInPieces(reader, stream, points, byte_at_a_time);
-  reader.Eof();
+  const absl::Status eof = reader.Eof();
+  // A stream that ends between frames with no error is a clean end.
+  if (reader.status().ok() && !eof.ok()) {
+    Check(eof.code() == absl::StatusCode::kDataLoss ||
+          eof.code() == absl::StatusCode::kInvalidArgument);
+  }
 }
 
 void OpsMode(Input& in, alts::RecordProtector& me, alts::RecordProtector& peer,
