@@ -2,10 +2,21 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 
 namespace alts {
+namespace {
+
+// Grants made while this thread is already inside an OnSlotGranted callback
+// are queued here and delivered when that callback returns, so a chain of
+// callbacks that release their slots at once does not recurse without bound.
+thread_local std::vector<std::pair<HandshakeLimiter*, HandshakeLimiter::Waiter*>>*
+    tls_pending_grants = nullptr;
+
+}  // namespace
 
 HandshakeLimiter::HandshakeLimiter(size_t max_concurrent, size_t max_queued)
     : max_concurrent_(std::max<size_t>(max_concurrent, 1)), max_queued_(max_queued) {}
@@ -105,7 +116,17 @@ void HandshakeLimiter::ReleaseOne() {
     next->queued_ = false;
     --queued_;
   }
+  if (tls_pending_grants != nullptr) {
+    tls_pending_grants->emplace_back(this, next);
+    return;
+  }
+  std::vector<std::pair<HandshakeLimiter*, Waiter*>> pending;
+  tls_pending_grants = &pending;
   next->OnSlotGranted(Slot(this));
+  for (size_t i = 0; i < pending.size(); ++i) {
+    pending[i].second->OnSlotGranted(Slot(pending[i].first));
+  }
+  tls_pending_grants = nullptr;
 }
 
 void HandshakeLimiter::Slot::Release() {

@@ -29,7 +29,8 @@ class HandshakeLimiter {
     virtual ~Waiter() = default;
     // OnSlotGranted hands the waiter its slot. It runs on the thread that
     // released the slot, outside the limiter's lock: keep it short (e.g.
-    // post the handshake to its reactor). Dropping `slot` releases it.
+    // post the handshake to its reactor). Dropping `slot` releases it; a
+    // grant caused by that release is delivered after this call returns.
     virtual void OnSlotGranted(Slot slot) = 0;
 
    private:
