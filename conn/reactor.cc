@@ -4,6 +4,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -213,10 +214,14 @@ absl::Status Reactor::RunOnce() {
 
 absl::Status Reactor::RunUntil(absl::FunctionRef<bool()> done,
                                absl::Duration timeout) {
+  if (threaded_) {
+    return absl::FailedPreconditionError(
+        "RunUntil on a reactor driven by a group thread");
+  }
   if (done()) return absl::OkStatus();
   bool armed = false;
-  if (timeout != absl::InfiniteDuration() && base_ != nullptr && !looping_ &&
-      !threaded_) {
+  // Otherwise RunOnce below reports the precondition error.
+  if (timeout != absl::InfiniteDuration() && base_ != nullptr && !looping_) {
     timeval tv = absl::ToTimeval(std::max(timeout, absl::ZeroDuration()));
     deadline_hit_ = false;
     if (event_add(deadline_event_, &tv) != 0) {

@@ -31,6 +31,26 @@ void (*volatile free_fn)(void*) = &free;
 void* (*volatile calloc_fn)(size_t, size_t) = &calloc;
 void* (*volatile realloc_fn)(void*, size_t) = &realloc;
 
+// EarlyProbe allocates during static initialization, before main and
+// before gtest exists, to show the counters work that early.
+struct EarlyProbe {
+  EarlyProbe() {
+    ScopedHeapCounter counter;
+    void* p = malloc_fn(100);
+    Escape(p);
+    free_fn(p);
+    delta = counter.Delta();
+  }
+  HeapDelta delta;
+};
+EarlyProbe early_probe;
+
+TEST(HeapAccountingTest, CountsDuringStaticInitialization) {
+  EXPECT_EQ(early_probe.delta.allocations, 1u);
+  EXPECT_EQ(early_probe.delta.frees, 1u);
+  EXPECT_EQ(early_probe.delta.bytes, 0);
+}
+
 TEST(HeapAccountingTest, IsActive) {
   ASSERT_TRUE(HeapAccountingActive());
   EXPECT_GT(TakeHeapSnapshot().total_allocations, 0u);

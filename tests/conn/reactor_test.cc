@@ -698,6 +698,8 @@ TEST(UnthreadedReactorTest, RunOnceOnGroupReactorFails) {
   ASSERT_NE(group, nullptr);
   EXPECT_EQ(group->reactor(0).RunOnce().code(),
             absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(group->reactor(0).RunUntil([] { return true; }).code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(UnthreadedReactorTest, DestructionRunsQueuedTasksAndDetachesEvents) {
