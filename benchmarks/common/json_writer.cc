@@ -75,8 +75,10 @@ JsonRow& JsonRow::AddUint(std::string_view key, uint64_t value) {
 
 JsonRow& JsonRow::AddDouble(std::string_view key, double value) {
   if (!std::isfinite(value)) return AddRaw(key, "null");
-  // Shortest form that reads back as the same double.
-  char buf[64];
+  // Shortest form that reads back as the same double; kMaxDoubleChars
+  // covers the longest such form (24 characters, e.g. -2.2250738585072014e-308).
+  constexpr size_t kMaxDoubleChars = 32;
+  char buf[kMaxDoubleChars];
   std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), value);
   return AddRaw(key, std::string_view(buf, r.ptr - buf));
 }

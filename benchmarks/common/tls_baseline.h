@@ -36,7 +36,8 @@ inline constexpr char kTlsClientName[] = "alts-bench-client";
 inline constexpr bool kTlsReleaseBuffersHasEffect = SSL_MODE_RELEASE_BUFFERS != 0;
 
 // TlsCredentials is the in-memory PKI: a self-signed CA and a server and a
-// client certificate it issued, each with its P-256 key. Move-only.
+// client certificate it issued, each with its P-256 key (the CA key is kept
+// so more certificates can be issued). Move-only.
 struct TlsCredentials {
   bssl::UniquePtr<EVP_PKEY> ca_key;
   bssl::UniquePtr<X509> ca_cert;
@@ -100,6 +101,7 @@ enum class TlsStatus {
 
 // TlsResult is what TlsHandshakeStep, TlsRead and TlsWrite return.
 struct TlsResult {
+  // status is the outcome; see TlsStatus.
   TlsStatus status = TlsStatus::kError;
   // bytes read or written when status is kDone (0 for a handshake).
   size_t bytes = 0;
