@@ -24,6 +24,7 @@ class AeadContextCache {
  public:
   // kSlots: enough for a few connections interleaving on one reactor thread.
   static constexpr size_t kSlots = 4;
+  // kKeySize: contexts are AES-128-GCM only.
   static constexpr size_t kKeySize = 16;
 
   // Get returns a context initialised with `key` (16 bytes) for the calling

@@ -16,9 +16,10 @@ namespace alts {
 // reused) and every later Increment or use returns kResourceExhausted.
 class NonceCounter {
  public:
+  // kSize is the counter (and GCM nonce) size.
   static constexpr size_t kSize = 12;
 
-  // Creates a counter at 0 for frames sent by the server (`server_sent`) or
+  // NonceCounter creates a counter at 0 for frames sent by the server (`server_sent`) or
   // the client, carrying through `overflow_size` (1..8) low bytes.
   NonceCounter(size_t overflow_size, bool server_sent);
 

@@ -28,7 +28,10 @@ namespace alts {
 // returned by every later call. Not thread-safe.
 class RecordCrypter {
  public:
+  // kTagSize is the GCM tag written by Seal and checked by Open.
   static constexpr size_t kTagSize = 16;
+  // kMaxKeySize is the largest key material a protocol uses (REKEY: 32-byte
+  // kdf_key and 12-byte nonce_mask).
   static constexpr size_t kMaxKeySize = 44;
 
   // Create builds the crypter for frames sent by the server (`server_sent`)
@@ -38,6 +41,8 @@ class RecordCrypter {
                                               absl::Span<const uint8_t> key_data,
                                               bool server_sent);
 
+  // A move transfers the key and counter and wipes `other`, which then
+  // returns kFailedPrecondition from every call.
   RecordCrypter(RecordCrypter&& other) noexcept;
   RecordCrypter& operator=(RecordCrypter&& other) noexcept;
   RecordCrypter(const RecordCrypter&) = delete;

@@ -102,7 +102,9 @@ class RecordProtector {
   // Errors: kInvalidArgument for a malformed header (too large, too short,
   // bad type), kDataLoss for a frame that fails authentication (its
   // plaintext is wiped), kResourceExhausted when the receive counter is used
-  // up. All are fatal for the receive direction and sticky.
+  // up (the frame that used its last value is still delivered; the call
+  // after it fails, whatever the input). All are fatal for the receive
+  // direction and sticky.
   absl::StatusOr<OpenResult> OpenNext(absl::Span<uint8_t> input);
 
   // EndOfStream is what the reader calls when the peer closes the stream
@@ -117,7 +119,9 @@ class RecordProtector {
   absl::Status seal_status() const { return seal_.status(); }
   absl::Status open_status() const { return open_.status(); }
 
+  // protocol returns the record protocol in use.
   RecordProtocol protocol() const { return protocol_; }
+  // side returns which end of the connection this protector is.
   Side side() const { return side_; }
 
   // Test hooks: the per-direction crypters (e.g. to start a counter near its end).

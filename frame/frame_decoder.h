@@ -25,6 +25,7 @@ struct FrameScan {
   // the number needed to complete the length field; after, it is exact.
   size_t bytes_needed = 0;
 
+  // complete reports whether a whole frame is at the front of the input.
   bool complete() const { return kind == Kind::kComplete; }
 };
 

@@ -19,13 +19,17 @@ namespace alts {
 //
 // This header only knows the layout; it does no crypto and no I/O.
 
+// kFrameLengthFieldSize / kFrameTypeFieldSize are the two uint32 header fields.
 inline constexpr size_t kFrameLengthFieldSize = 4;
 inline constexpr size_t kFrameTypeFieldSize = 4;
 // kFrameHeaderSize is the length field plus the type field.
 inline constexpr size_t kFrameHeaderSize = kFrameLengthFieldSize + kFrameTypeFieldSize;
+// kFrameTagSize is the AES-GCM tag that ends every frame.
 inline constexpr size_t kFrameTagSize = 16;
 // kFrameOverhead is what a frame adds to its plaintext (header + tag).
 inline constexpr size_t kFrameOverhead = kFrameHeaderSize + kFrameTagSize;
+// kFrameType is the only frame type gRPC's ALTS sends and (in C++ and Java)
+// accepts; we compare all 32 bits.
 inline constexpr uint32_t kFrameType = 6;
 // kMinFrameLengthField: a length field below this cannot hold type + tag.
 inline constexpr uint32_t kMinFrameLengthField = kFrameTypeFieldSize + kFrameTagSize;
