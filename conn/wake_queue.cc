@@ -21,7 +21,7 @@ WakeQueue::~WakeQueue() {
 
 void WakeQueue::Wake(WakeNode* node) {
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (node->wake_queued_) return;
     node->wake_queued_ = true;
     node->wake_next_ = nullptr;
@@ -38,7 +38,7 @@ void WakeQueue::Wake(WakeNode* node) {
 }
 
 void WakeQueue::Cancel(WakeNode* node) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (node->wake_queued_) {
     WakeNode* prev = nullptr;
     for (WakeNode* n = head_; n != nullptr; prev = n, n = n->wake_next_) {
@@ -53,15 +53,7 @@ void WakeQueue::Cancel(WakeNode* node) {
   // A node being woken on the reactor thread right now finishes first,
   // unless the caller is that very OnWake (same thread), which may cancel.
   if (running_ == node && running_thread_ != std::this_thread::get_id()) {
-    struct Args {
-      WakeQueue* queue;
-      WakeNode* node;
-    } args{this, node};
-    mu_.Await(absl::Condition(
-        +[](Args* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return a->queue->running_ != a->node;
-        },
-        &args));
+    idle_.wait(lock, [&] { return running_ != node; });
   }
 }
 
@@ -73,7 +65,7 @@ void WakeQueue::Drain() {
   for (;;) {
     WakeNode* node;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       node = head_;
       if (node == nullptr) return;
       head_ = node->wake_next_;
@@ -84,8 +76,9 @@ void WakeQueue::Drain() {
       running_thread_ = std::this_thread::get_id();
     }
     node->OnWake();
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     running_ = nullptr;
+    idle_.notify_all();
   }
 }
 

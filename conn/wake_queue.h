@@ -6,9 +6,11 @@
 
 #include <event2/event.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 
 namespace alts {
 
@@ -58,7 +60,10 @@ class WakeQueue {
   static void OnEvent(evutil_socket_t, short, void* arg);
   void Drain();
 
-  absl::Mutex mu_;
+  // std::mutex rather than absl::Mutex: ThreadSanitizer can see it even
+  // when Abseil itself is not instrumented.
+  std::mutex mu_;
+  std::condition_variable idle_;  // signalled when running_ is cleared
   WakeNode* head_ ABSL_GUARDED_BY(mu_) = nullptr;
   WakeNode* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   // The node whose OnWake is running (reactor thread), so Cancel can wait.

@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
+#include "tests/conn/test_sync.h"
 #include "conn/reactor.h"
 #include "conn/secure_connection.h"
 #include "conn/wake_queue.h"
@@ -44,7 +44,7 @@ void RaiseFdLimit() {
 struct Shared {
   std::atomic<int> done{0};
   std::atomic<int> errors{0};
-  absl::Notification all_done;
+  TestNotification all_done;
 };
 
 // Endpoint: the server side echoes; the client side sends kRounds messages

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
+#include "tests/conn/test_sync.h"
 #include "conn/fd_ready_reader.h"
 #include "conn/reactor.h"
 #include "conn/secure_connection.h"
@@ -47,7 +47,7 @@ class EchoServer : public ReadyHandler {
     EXPECT_TRUE(group.ok());
     group_ = std::move(*group);
     Reactor& r = group_->reactor(0);
-    absl::Notification ready;
+    TestNotification ready;
     r.Post([&, fd, resources] {
       wake_ = std::move(*WakeQueue::Create(r.base()));
       conn_ = std::move(*SecureConnection::Create(r.base(), wake_.get(), fd,
@@ -58,7 +58,7 @@ class EchoServer : public ReadyHandler {
     ready.WaitForNotification();
   }
   ~EchoServer() {
-    absl::Notification done;
+    TestNotification done;
     group_->reactor(0).Post([&] {
       conn_.reset();
       wake_.reset();

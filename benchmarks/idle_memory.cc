@@ -1,0 +1,428 @@
+// idle_memory: what an idle secure connection costs.
+//
+// N connection pairs over loopback TCP; each pair exchanges one small
+// message each way, then every connection sits idle. Per endpoint we report
+// the heap bytes held (every malloc in the process is counted, BoringSSL's
+// and libevent's included), the pool buffers outstanding and the RSS growth.
+// Modes, each in its own child process so one cannot skew another:
+//   on_demand        SecureConnection, ReadBufferPolicy::kOnDemand
+//   pinned           SecureConnection, ReadBufferPolicy::kPinned (classic)
+//   tls13_boringssl  BoringSSL TLS 1.3, mutual auth, X25519, ECDSA P-256,
+//                    tickets off: the baseline
+// Every endpoint, in every mode, has one libevent event registered on the
+// same kind of event_base, as a reactor-driven server would.
+//
+//   idle_memory [--conns=N] [--modes=on_demand,pinned,tls13_boringssl]
+//               [--json=PATH]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <poll.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <openssl/rand.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "alts/record_protector.h"
+#include "benchmarks/common/heap_accounting.h"
+#include "benchmarks/common/json_writer.h"
+#include "benchmarks/common/progress_line.h"
+#include "benchmarks/common/table_printer.h"
+#include "benchmarks/common/tls_baseline.h"
+#include "conn/buffer_pool.h"
+#include "conn/reactor.h"
+#include "conn/secure_connection.h"
+#include "conn/socket_util.h"
+#include "conn/storage_pool.h"
+#include "conn/wake_queue.h"
+
+ABSL_FLAG(int, conns, 2000, "connection pairs (1..9000)");
+ABSL_FLAG(std::string, modes, "on_demand,pinned,tls13_boringssl", "modes to measure");
+ABSL_FLAG(std::string, json, "", "write the results as JSON to this path");
+
+namespace alts::bench {
+namespace {
+
+constexpr int kMaxConns = 9000;
+constexpr char kPing[] = "ping";
+constexpr char kPong[] = "pong";
+
+// Result is one mode's row.
+struct Result {
+  std::string mode;
+  int conns = 0;
+  double heap_bytes_per_endpoint = 0;
+  double pool_buffers_outstanding = 0;
+  double rss_bytes_per_endpoint = 0;
+  std::string error;
+};
+
+// Baseline snapshot after everything that is not per-connection exists.
+struct Baseline {
+  size_t heap = 0;
+  size_t rss = 0;
+};
+
+// ListenLoopback opens a listener on 127.0.0.1 with an ephemeral port.
+absl::StatusOr<int> ListenLoopback() {
+  absl::StatusOr<SocketAddress> address = ParseSocketAddress("127.0.0.1:0");
+  if (!address.ok()) return address.status();
+  return ListenTcp(*address);
+}
+
+Baseline TakeBaseline() { return {TakeHeapSnapshot().live_bytes, CurrentRssBytes()}; }
+
+void Finish(Result& r, const Baseline& before, size_t endpoints) {
+  const size_t heap = TakeHeapSnapshot().live_bytes;
+  const size_t rss = CurrentRssBytes();
+  r.heap_bytes_per_endpoint =
+      heap > before.heap ? static_cast<double>(heap - before.heap) / endpoints : 0;
+  r.rss_bytes_per_endpoint =
+      rss > before.rss ? static_cast<double>(rss - before.rss) / endpoints : 0;
+}
+
+// --------------------------------------------------------------------------
+// ALTS record connections (fixed per-pair keys; the handshake is measured by
+// handshake_bench).
+
+class Endpoint : public ReadyHandler {
+ public:
+  void OnData(absl::Span<uint8_t> data, BufferLease&) override { received += data.size(); }
+  void OnEnd(const absl::Status& status) override {
+    if (!status.ok()) failed = true;
+  }
+  size_t received = 0;
+  bool failed = false;
+};
+
+Result RunAlts(const std::string& mode, int n) {
+  Result r;
+  r.mode = mode;
+  r.conns = n;
+  auto reactor = Reactor::CreateUnthreaded();
+  auto pool = BufferPool::Create({});
+  auto storage = StoragePool::Create();
+  if (!reactor.ok() || !pool.ok() || !storage.ok()) {
+    r.error = "setup failed";
+    return r;
+  }
+  auto wake = WakeQueue::Create((*reactor)->base());
+  ConnectionResources resources{pool->get(), storage->get(), {}};
+  resources.options.read_policy =
+      mode == "pinned" ? ReadBufferPolicy::kPinned : ReadBufferPolicy::kOnDemand;
+  // Everything that is not per-connection is allocated before the baseline.
+  std::vector<Endpoint> handlers(2 * static_cast<size_t>(n));
+  std::vector<std::unique_ptr<SecureConnection>> conns(2 * static_cast<size_t>(n));
+  absl::StatusOr<int> listener = ListenLoopback();
+  if (!listener.ok()) {
+    r.error = std::string(listener.status().message());
+    return r;
+  }
+  // Warm the pools and the AEAD cache so their one-time costs are not
+  // charged to the connections.
+  { BufferLease warm = (*pool)->TryAcquire(); }
+  const Baseline before = TakeBaseline();
+
+  ProgressLine progress("set up", "connection pairs", static_cast<uint64_t>(n));
+  for (int i = 0; i < n; ++i) {
+    absl::StatusOr<std::pair<int, int>> fds = ConnectedTcpPair(*listener);
+    if (!fds.ok()) {
+      r.error = std::string(fds.status().message());
+      return r;
+    }
+    uint8_t key[44];
+    RAND_bytes(key, sizeof(key));
+    for (int side = 0; side < 2; ++side) {
+      const Side s = side == 0 ? Side::kClient : Side::kServer;
+      auto protector = RecordProtector::Create(RecordProtocol::kAes128GcmRekey, s, key);
+      auto conn = SecureConnection::Create((*reactor)->base(), wake->get(),
+                                           side == 0 ? fds->first : fds->second,
+                                           std::move(*protector), &resources);
+      if (!conn.ok()) {
+        r.error = std::string(conn.status().message());
+        return r;
+      }
+      conns[2 * i + side] = std::move(*conn);
+      conns[2 * i + side]->Start(&handlers[2 * i + side]);
+    }
+    progress.Update(static_cast<uint64_t>(i + 1));
+  }
+  progress.Finish();
+
+  // One small message each way.
+  auto bytes = [](const char* s) {
+    return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s), strlen(s));
+  };
+  for (int i = 0; i < n; ++i) (void)conns[2 * i]->Write(bytes(kPing));
+  auto all_got = [&](int side, size_t size) {
+    for (int i = 0; i < n; ++i) {
+      if (handlers[2 * i + side].received < size || handlers[2 * i + side].failed) return false;
+    }
+    return true;
+  };
+  (void)(*reactor)->RunUntil([&] { return all_got(1, strlen(kPing)); }, absl::Seconds(60));
+  for (int i = 0; i < n; ++i) (void)conns[2 * i + 1]->Write(bytes(kPong));
+  (void)(*reactor)->RunUntil([&] { return all_got(0, strlen(kPong)); }, absl::Seconds(60));
+  if (!all_got(0, strlen(kPong)) || !all_got(1, strlen(kPing))) {
+    r.error = "message exchange did not complete";
+    return r;
+  }
+  // Idle. Shared pool caches are not per-connection state: trim them.
+  (void)(*reactor)->RunUntil([] { return false; }, absl::Milliseconds(50));
+  (*pool)->Trim();
+  (*storage)->Trim();
+  r.pool_buffers_outstanding =
+      static_cast<double>((*pool)->stats().outstanding) / (2.0 * n);
+  Finish(r, before, 2 * static_cast<size_t>(n));
+  conns.clear();
+  wake->reset();
+  return r;
+}
+
+// --------------------------------------------------------------------------
+// BoringSSL TLS 1.3 baseline.
+
+// TlsDriveHandshake runs both ends of a TLS handshake on this thread.
+absl::Status TlsDriveHandshake(SSL* client, SSL* server) {
+  bool client_done = false, server_done = false;
+  for (int spins = 0; !(client_done && server_done); ++spins) {
+    if (spins > 100000) return absl::DeadlineExceededError("TLS handshake did not finish");
+    for (auto [ssl, done] : {std::pair{client, &client_done}, std::pair{server, &server_done}}) {
+      if (*done) continue;
+      TlsResult r = TlsHandshakeStep(ssl);
+      if (r.status == TlsStatus::kDone) *done = true;
+      if (r.status == TlsStatus::kError || r.status == TlsStatus::kClosed) {
+        return absl::InternalError("TLS handshake failed: " + r.error);
+      }
+    }
+    if (!(client_done && server_done)) {
+      pollfd p[2] = {{SSL_get_fd(client), POLLIN, 0}, {SSL_get_fd(server), POLLIN, 0}};
+      poll(p, 2, 10);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// TlsExchange sends `msg` from `from` and reads it at `to`.
+absl::Status TlsExchange(SSL* from, SSL* to, const char* msg) {
+  const size_t len = strlen(msg);
+  TlsResult w = TlsWrite(from, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(msg), len));
+  if (w.status != TlsStatus::kDone || w.bytes != len) {
+    return absl::InternalError("TLS write failed: " + w.error);
+  }
+  uint8_t buf[64];
+  size_t got = 0;
+  for (int spins = 0; got < len; ++spins) {
+    if (spins > 100000) return absl::DeadlineExceededError("TLS read did not finish");
+    TlsResult r = TlsRead(to, absl::MakeSpan(buf));
+    if (r.status == TlsStatus::kDone) {
+      got += r.bytes;
+    } else if (r.would_block()) {
+      pollfd p{SSL_get_fd(to), POLLIN, 0};
+      poll(&p, 1, 10);
+    } else {
+      return absl::InternalError("TLS read failed: " + r.error);
+    }
+  }
+  return absl::OkStatus();
+}
+
+Result RunTls(int n) {
+  Result r;
+  r.mode = "tls13_boringssl";
+  r.conns = n;
+  auto reactor = Reactor::CreateUnthreaded();
+  absl::StatusOr<TlsCredentials> creds = GenerateTlsCredentials();
+  if (!reactor.ok() || !creds.ok()) {
+    r.error = "TLS setup failed";
+    return r;
+  }
+  auto server_ctx = NewTlsServerContext(*creds);
+  auto client_ctx = NewTlsClientContext(*creds);
+  if (!server_ctx.ok() || !client_ctx.ok()) {
+    r.error = "TLS context setup failed";
+    return r;
+  }
+  struct TlsEndpoint {
+    bssl::UniquePtr<SSL> ssl;
+    event* ev = nullptr;
+  };
+  std::vector<TlsEndpoint> eps(2 * static_cast<size_t>(n));
+  absl::StatusOr<int> listener = ListenLoopback();
+  if (!listener.ok()) {
+    r.error = std::string(listener.status().message());
+    return r;
+  }
+  // Warm BoringSSL's lazily initialised tables with one throwaway connection.
+  {
+    auto fds = ConnectedTcpPair(*listener);
+    if (fds.ok()) {
+      auto c = NewTlsConnection(client_ctx->get(), fds->first, TlsRole::kClient);
+      auto s = NewTlsConnection(server_ctx->get(), fds->second, TlsRole::kServer);
+      if (c.ok() && s.ok()) (void)TlsDriveHandshake(c->get(), s->get());
+      close(fds->first);
+      close(fds->second);
+    }
+  }
+  const Baseline before = TakeBaseline();
+  ProgressLine progress("set up", "connection pairs", static_cast<uint64_t>(n));
+  for (int i = 0; i < n; ++i) {
+    absl::StatusOr<std::pair<int, int>> fds = ConnectedTcpPair(*listener);
+    if (!fds.ok()) {
+      r.error = std::string(fds.status().message());
+      return r;
+    }
+    auto c = NewTlsConnection(client_ctx->get(), fds->first, TlsRole::kClient);
+    auto s = NewTlsConnection(server_ctx->get(), fds->second, TlsRole::kServer);
+    if (!c.ok() || !s.ok()) {
+      r.error = "TLS connection setup failed";
+      return r;
+    }
+    absl::Status hs = TlsDriveHandshake(c->get(), s->get());
+    if (hs.ok()) hs = TlsExchange(c->get(), s->get(), kPing);
+    if (hs.ok()) hs = TlsExchange(s->get(), c->get(), kPong);
+    if (!hs.ok()) {
+      r.error = std::string(hs.message());
+      return r;
+    }
+    eps[2 * i].ssl = std::move(*c);
+    eps[2 * i + 1].ssl = std::move(*s);
+    for (TlsEndpoint* e : {&eps[2 * i], &eps[2 * i + 1]}) {
+      e->ev = event_new((*reactor)->base(), SSL_get_fd(e->ssl.get()), EV_READ | EV_PERSIST,
+                        [](evutil_socket_t, short, void*) {}, nullptr);
+      event_add(e->ev, nullptr);
+    }
+    progress.Update(static_cast<uint64_t>(i + 1));
+  }
+  progress.Finish();
+  (void)(*reactor)->RunUntil([] { return false; }, absl::Milliseconds(50));
+  Finish(r, before, 2 * static_cast<size_t>(n));
+  for (auto& e : eps) {
+    if (e.ev != nullptr) event_free(e.ev);
+    if (e.ssl) close(SSL_get_fd(e.ssl.get()));
+  }
+  return r;
+}
+
+// --------------------------------------------------------------------------
+
+Result RunMode(const std::string& mode, int n) {
+  if (mode == "tls13_boringssl") return RunTls(n);
+  if (mode == "on_demand" || mode == "pinned") return RunAlts(mode, n);
+  Result r;
+  r.mode = mode;
+  r.error = "unknown mode (on_demand, pinned, tls13_boringssl)";
+  return r;
+}
+
+// RunIsolated measures one mode in a child process and reads its row back.
+Result RunIsolated(const std::string& mode, int n) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return RunMode(mode, n);
+  fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(pipefd[0]);
+    Result r = RunMode(mode, n);
+    std::string line = absl::StrFormat("%s\t%d\t%.1f\t%.4f\t%.1f\t%s\n", r.mode, r.conns,
+                                       r.heap_bytes_per_endpoint, r.pool_buffers_outstanding,
+                                       r.rss_bytes_per_endpoint, r.error);
+    (void)!write(pipefd[1], line.data(), line.size());
+    _exit(0);
+  }
+  close(pipefd[1]);
+  std::string out;
+  char buf[512];
+  ssize_t k;
+  while ((k = read(pipefd[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(k));
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Result r;
+  r.mode = mode;
+  r.conns = n;
+  std::vector<std::string> f = absl::StrSplit(absl::StripTrailingAsciiWhitespace(out), '\t');
+  if (f.size() < 5) {
+    r.error = absl::StrFormat("measurement process failed (status %d)", status);
+    return r;
+  }
+  r.heap_bytes_per_endpoint = std::stod(f[2]);
+  r.pool_buffers_outstanding = std::stod(f[3]);
+  r.rss_bytes_per_endpoint = std::stod(f[4]);
+  if (f.size() > 5) r.error = f[5];
+  return r;
+}
+
+int Main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int n = absl::GetFlag(FLAGS_conns);
+  if (n < 1 || n > kMaxConns) {
+    fprintf(stderr, "idle_memory: --conns must be 1..%d\n", kMaxConns);
+    return 2;
+  }
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < static_cast<rlim_t>(2 * n + 64)) {
+    fprintf(stderr, "idle_memory: %d pairs need %d fds, the limit is %llu\n", n, 2 * n + 64,
+            static_cast<unsigned long long>(rl.rlim_cur));
+    return 2;
+  }
+  printf("idle_memory: %d connection pairs over loopback TCP, one message each way, then idle\n",
+         n);
+  std::vector<Result> results;
+  for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_modes), ',')) {
+    results.push_back(RunIsolated(std::string(mode), n));
+  }
+  TablePrinter table({"mode", "conns", "heap B/endpoint", "pool bufs/endpoint",
+                      "RSS B/endpoint", "note"});
+  for (const Result& r : results) {
+    (void)table.AddRow({r.mode, absl::StrCat(r.conns),
+                        absl::StrFormat("%.0f", r.heap_bytes_per_endpoint),
+                        absl::StrFormat("%.3f", r.pool_buffers_outstanding),
+                        absl::StrFormat("%.0f", r.rss_bytes_per_endpoint), r.error});
+  }
+  table.Print(stdout);
+  int rc = 0;
+  for (const Result& r : results) {
+    if (!r.error.empty()) rc = 1;
+  }
+  const std::string json_path = absl::GetFlag(FLAGS_json);
+  if (!json_path.empty()) {
+    JsonResults json;
+    for (const Result& r : results) {
+      JsonRow row;
+      row.AddString("mode", r.mode)
+          .AddInt("conns", r.conns)
+          .AddDouble("heap_bytes_per_endpoint", r.heap_bytes_per_endpoint)
+          .AddDouble("pool_buffers_outstanding", r.pool_buffers_outstanding)
+          .AddDouble("rss_bytes_per_endpoint", r.rss_bytes_per_endpoint);
+      if (!r.error.empty()) row.AddString("error", r.error);
+      json.Add(std::move(row));
+    }
+    if (absl::Status s = json.WriteToFile(json_path); !s.ok()) {
+      fprintf(stderr, "idle_memory: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+}  // namespace alts::bench
+
+int main(int argc, char** argv) { return alts::bench::Main(argc, argv); }
