@@ -74,6 +74,9 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(size_t index,
     // ~Reactor frees whatever was created.
     return absl::InternalError("event_new failed for the reactor's events");
   }
+  absl::StatusOr<std::unique_ptr<WakeQueue>> wake_queue = WakeQueue::Create(base);
+  if (!wake_queue.ok()) return wake_queue.status();
+  reactor->wake_queue_ = std::move(*wake_queue);
   if (!threaded) {
     reactor->thread_id_.store(std::this_thread::get_id(),
                               std::memory_order_release);
@@ -184,6 +187,7 @@ void Reactor::Teardown() {
       ev->Detach();
     }
   }
+  wake_queue_.reset();
   if (wake_event_ != nullptr) event_free(wake_event_);
   if (deadline_event_ != nullptr) event_free(deadline_event_);
   wake_event_ = nullptr;

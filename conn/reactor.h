@@ -39,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "conn/wake_queue.h"
 
 namespace alts {
 
@@ -75,6 +76,11 @@ class Reactor {
 
   // base returns the event_base, or nullptr once the reactor has shut down.
   event_base* base() const { return base_; }
+
+  // wake_queue returns the reactor's WakeQueue, through which any thread
+  // schedules work for objects living on this reactor without allocating
+  // (e.g. a connection woken when a pool buffer comes back).
+  WakeQueue& wake_queue() const { return *wake_queue_; }
 
   // index returns this reactor's position in its group (0 when unthreaded).
   size_t index() const { return index_; }
@@ -152,6 +158,7 @@ class Reactor {
   const size_t index_;
   const bool threaded_;
   event* wake_event_ = nullptr;
+  std::unique_ptr<WakeQueue> wake_queue_;
   event* deadline_event_ = nullptr;
   bool deadline_hit_ = false;
   // looping_ is true while the driving thread is inside event_base_loop, so

@@ -13,6 +13,7 @@
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
 #include "conn/buffer_pool.h"
+#include "conn/reactor.h"
 #include "conn/ready_reader.h"
 #include "conn/storage_pool.h"
 #include "conn/wake_queue.h"
@@ -89,6 +90,15 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
       event_base* base, WakeQueue* wake, int fd, RecordProtector protector,
       const ConnectionResources* resources,
       absl::Span<const uint8_t> initial_bytes = {});
+
+  // Create on a Reactor: the same, with the reactor's base and wake queue.
+  // Call on the reactor's thread.
+  static absl::StatusOr<std::unique_ptr<SecureConnection>> Create(
+      Reactor& reactor, int fd, RecordProtector protector,
+      const ConnectionResources* resources, absl::Span<const uint8_t> initial_bytes = {}) {
+    return Create(reactor.base(), &reactor.wake_queue(), fd, std::move(protector), resources,
+                  initial_bytes);
+  }
 
   // The destructor closes the socket at once if it is still open (unsent
   // data is dropped: call Close() and wait for OnEnd to flush first).

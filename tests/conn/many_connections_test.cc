@@ -124,11 +124,6 @@ TEST(ManyConnectionsTest, TwoThousandPairsOnTwoReactors) {
   ASSERT_TRUE(pool.ok() && storage.ok());
   ConnectionResources resources{pool->get(), storage->get(), {}};
 
-  std::vector<std::unique_ptr<WakeQueue>> wakes(2);
-  ASSERT_TRUE((*group)->RunOnAllAndWait([&](Reactor& r) {
-    wakes[r.index()] = std::move(*WakeQueue::Create(r.base()));
-  }).ok());
-
   Shared shared;
   struct Pair {
     std::unique_ptr<Endpoint> client_h, server_h;
@@ -144,17 +139,15 @@ TEST(ManyConnectionsTest, TwoThousandPairsOnTwoReactors) {
     // Client and server of a pair land on different reactors.
     Reactor& rc = (*group)->reactor(i % 2);
     Reactor& rs = (*group)->reactor((i + 1) % 2);
-    WakeQueue* wc = wakes[rc.index()].get();
-    WakeQueue* ws = wakes[rs.index()].get();
-    rs.Post([&p, &rs, ws, &resources, fd = fds[1]] {
-      p.server = std::move(*SecureConnection::Create(rs.base(), ws, fd,
-                                                     Protector(Side::kServer), &resources));
+    rs.Post([&p, &rs, &resources, fd = fds[1]] {
+      p.server =
+          std::move(*SecureConnection::Create(rs, fd, Protector(Side::kServer), &resources));
       p.server_h->conn = p.server.get();
       p.server->Start(p.server_h.get());
     });
-    rc.Post([&p, &rc, wc, &resources, fd = fds[0]] {
-      p.client = std::move(*SecureConnection::Create(rc.base(), wc, fd,
-                                                     Protector(Side::kClient), &resources));
+    rc.Post([&p, &rc, &resources, fd = fds[0]] {
+      p.client =
+          std::move(*SecureConnection::Create(rc, fd, Protector(Side::kClient), &resources));
       p.client_h->conn = p.client.get();
       p.client->Start(p.client_h.get());
       p.client_h->Begin();
@@ -170,7 +163,6 @@ TEST(ManyConnectionsTest, TwoThousandPairsOnTwoReactors) {
       if (static_cast<size_t>(i % 2) == r.index()) pairs[i].client.reset();
       if (static_cast<size_t>((i + 1) % 2) == r.index()) pairs[i].server.reset();
     }
-    wakes[r.index()].reset();
   }).ok());
   (*group)->Shutdown();
   const BufferPoolStats stats = (*pool)->stats();
