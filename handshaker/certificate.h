@@ -19,8 +19,12 @@ namespace alts {
 // alts.handshake.Certificate whose `tbs` is a serialized CertificateBody,
 // signed with Ed25519 by the issuer over kCertificateSignatureContext || tbs.
 
+// kCertificateVersion is the only CertificateBody version we issue and accept.
 inline constexpr uint32_t kCertificateVersion = 1;
+// kKeyIdSize: 8 bytes of SHA-256 pick a signer among a handful of roots and
+// intermediates; the signature check, not the id, is what authenticates.
 inline constexpr size_t kKeyIdSize = 8;
+// kEd25519PublicKeySize / kEd25519SignatureSize: fixed by Ed25519.
 inline constexpr size_t kEd25519PublicKeySize = 32;
 inline constexpr size_t kEd25519SignatureSize = 64;
 // kCertificateSignatureContext separates certificate signatures from any
@@ -48,8 +52,11 @@ class SigningKey {
   SigningKey(SigningKey&&) noexcept = default;
   SigningKey& operator=(SigningKey&&) noexcept = default;
 
+  // name is the signer name certificates it issues carry as `issuer`.
   const std::string& name() const { return name_; }
+  // public_key is the 32-byte Ed25519 public key.
   absl::Span<const uint8_t> public_key() const { return absl::MakeConstSpan(public_key_); }
+  // key_id names public_key() (ComputeKeyId).
   const KeyId& key_id() const { return key_id_; }
   // seed returns the 32-byte private seed (secret; for writing key files).
   absl::Span<const uint8_t> seed() const { return private_key_.span().first(32); }

@@ -100,6 +100,7 @@ class HandshakeLimiter {
   // slot has been, or is being, granted).
   bool Cancel(Waiter* waiter);
 
+  // max_concurrent returns the cap.
   size_t max_concurrent() const { return max_concurrent_; }
   // in_use / queued return the current counts.
   size_t in_use() const;

@@ -26,6 +26,7 @@ enum class MessageType : uint8_t {
   kServerRetry = 5,
 };
 
+// kMessageHeaderSize is the type byte plus the 3-byte length.
 inline constexpr size_t kMessageHeaderSize = 4;
 
 // MessageTypeName returns a printable name ("ClientInit", ...).

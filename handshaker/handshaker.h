@@ -99,11 +99,13 @@ class Handshaker {
   // the peer. After done(), returns kFailedPrecondition.
   absl::StatusOr<size_t> Step(absl::Span<const uint8_t> in, std::string* out);
 
+  // done returns true once the handshake completed successfully.
   bool done() const { return state_ == State::kDone; }
   // status returns the sticky failure, or OK.
   const absl::Status& status() const { return status_; }
   // result is valid once done().
   const HandshakeResult& result() const { return result_; }
+  // side returns which end this handshaker plays.
   Side side() const { return side_; }
 
  private:

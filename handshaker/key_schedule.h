@@ -39,7 +39,8 @@ class Transcript {
   SHA256_CTX ctx_;
 };
 
-// Label strings of the schedule (docs/handshake.md section 3).
+// kLabelResumption, kLabelServerFinished, kLabelClientFinished and
+// kLabelKeyData are the Derive labels of docs/handshake.md section 3.
 inline constexpr absl::string_view kLabelResumption = "resumption";
 inline constexpr absl::string_view kLabelServerFinished = "s finished";
 inline constexpr absl::string_view kLabelClientFinished = "c finished";

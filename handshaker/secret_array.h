@@ -41,6 +41,7 @@ class SecretArray {
   // Wipe zeroes the bytes.
   void Wipe() { OPENSSL_cleanse(bytes_.data(), N); }
 
+  // data / size / span give access to the bytes.
   uint8_t* data() { return bytes_.data(); }
   const uint8_t* data() const { return bytes_.data(); }
   static constexpr size_t size() { return N; }

@@ -66,6 +66,7 @@ class TicketKeyManager {
   // previous one and the old previous key is forgotten.
   void Rotate();
 
+  // ticket_lifetime returns how long issued tickets are valid.
   absl::Duration ticket_lifetime() const { return options_.ticket_lifetime; }
 
  private:

@@ -34,9 +34,13 @@ class WorkloadCredential {
   CreateWithoutKeyCheckForTesting(std::vector<std::string> chain,
                                   absl::Span<const uint8_t> private_key);
 
+  // chain returns the certificates, leaf first, exactly as issued.
   const std::vector<std::string>& chain() const { return chain_; }
+  // identity returns the leaf's service account and attributes.
   const Identity& identity() const { return identity_; }
+  // public_key returns the leaf's X25519 static public key.
   const std::array<uint8_t, 32>& public_key() const { return public_key_; }
+  // private_key returns the X25519 static private key (secret).
   const SecretArray<32>& private_key() const { return private_key_; }
   // not_after is the leaf's expiry; tickets for this workload never outlive it.
   absl::Time not_after() const { return not_after_; }
