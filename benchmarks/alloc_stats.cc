@@ -100,6 +100,7 @@ constexpr std::array<Operation, 5> kOperations = {
     Operation::kWrite1k, Operation::kRead1k, Operation::kEcho256k, Operation::kEmptyWakeup,
     Operation::kEmptyFrameWakeup};
 
+// OperationName returns the name used in the table and the JSON.
 const char* OperationName(Operation op) {
   switch (op) {
     case Operation::kWrite1k:
@@ -116,10 +117,12 @@ const char* OperationName(Operation op) {
   return "?";
 }
 
+// PolicyName returns the name used in the table and the JSON.
 const char* PolicyName(ReadBufferPolicy policy) {
   return policy == ReadBufferPolicy::kOnDemand ? "on_demand" : "pinned";
 }
 
+// RandomBytes returns `n` random bytes.
 std::vector<uint8_t> RandomBytes(size_t n) {
   std::vector<uint8_t> bytes(n);
   RAND_bytes(bytes.data(), bytes.size());
@@ -615,6 +618,8 @@ struct OpStats {
 // (the connection is most likely dead; more attempts only repeat the error).
 constexpr uint64_t kMaxErrorsPerOperation = 5;
 
+// Main measures every operation under both policies, prints the table and
+// writes the JSON. Returns 1 if an operation failed, 2 for bad flags.
 int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const uint64_t iterations = absl::GetFlag(FLAGS_iterations);
