@@ -1,6 +1,7 @@
 // Record-layer throughput next to raw BoringSSL AES-128-GCM, per frame size:
 //   Seal/<impl>/<frame>   seal one frame of <frame> bytes on the wire
 //   Open/<impl>/<frame>   open frames in place, a batch of ~1 MiB at a time
+//   ContextCache/hit|miss AeadContextCache::Get hitting, or missing (set-up)
 // <impl> is alts_gcm (ALTSRP_GCM_AES128), alts_rekey (ALTSRP_GCM_AES128_REKEY)
 // or raw_gcm (EVP_AEAD_CTX_seal_scatter / open_gather on a context set up once,
 // with the same plaintext size: frame - 24 bytes). bytes/s counts plaintext.
@@ -33,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/span.h"
+#include "alts/aead_context_cache.h"
 #include "alts/nonce_counter.h"
 #include "alts/record_protector.h"
 #include "alts/record_protocol.h"
@@ -286,6 +288,36 @@ void BM_Open(benchmark::State& state, Impl impl, size_t frame_size) {
   state.SetItemsProcessed(static_cast<int64_t>(frames));
 }
 
+// BM_ContextCache measures AeadContextCache::Get: a hit (one key) or, with
+// more keys in rotation than the cache has slots, a miss every time (wipe
+// the evicted slot and set up a context).
+void BM_ContextCache(benchmark::State& state, bool miss) {
+  constexpr size_t kKeys = AeadContextCache::kSlots + 1;
+  uint8_t keys[kKeys][AeadContextCache::kKeySize];
+  for (size_t k = 0; k < kKeys; ++k) {
+    for (size_t i = 0; i < AeadContextCache::kKeySize; ++i) {
+      keys[k][i] = static_cast<uint8_t>(k * 37 + i);
+    }
+  }
+  AeadContextCache::Flush();
+  const uint64_t inits = AeadContextCache::InitsForTesting();
+  size_t k = 0;
+  for (auto _ : state) {
+    absl::StatusOr<const EVP_AEAD_CTX*> ctx = AeadContextCache::Get(keys[k]);
+    if (!ctx.ok()) Die("AeadContextCache::Get");
+    benchmark::DoNotOptimize(*ctx);
+    if (miss && ++k == kKeys) k = 0;
+  }
+  state.counters["inits_per_get"] =
+      static_cast<double>(AeadContextCache::InitsForTesting() - inits) /
+      static_cast<double>(state.iterations());
+  state.counters["allocs_per_get"] = CountAllocs([] { return true; }, [&] {
+    if (miss && ++k == kKeys) k = 0;
+    return AeadContextCache::Get(keys[k]).ok();
+  });
+  AeadContextCache::Flush();
+}
+
 // SummaryReporter prints the console output and keeps each run's rate and
 // allocation count for the summary.
 class SummaryReporter : public benchmark::ConsoleReporter {
@@ -360,6 +392,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 };
 
 void RegisterAll() {
+  benchmark::RegisterBenchmark("ContextCache/hit",
+                               [](benchmark::State& state) { BM_ContextCache(state, false); });
+  benchmark::RegisterBenchmark("ContextCache/miss",
+                               [](benchmark::State& state) { BM_ContextCache(state, true); });
   for (size_t frame : kFrameSizes) {
     for (Impl impl : {Impl::kAltsGcm, Impl::kAltsRekey, Impl::kRawGcm}) {
       benchmark::RegisterBenchmark(

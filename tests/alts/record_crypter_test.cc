@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/err.h>
+
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "alts/aead_context_cache.h"
@@ -169,9 +171,12 @@ struct Pair {
   RecordCrypter receiver;
 };
 
+std::vector<uint8_t> KeyFor(RecordProtocol protocol) {
+  return protocol == RecordProtocol::kAes128Gcm ? Bytes(testing_util::kKeyA) : KeyB();
+}
+
 Pair MakePair(RecordProtocol protocol, bool server_sent) {
-  std::vector<uint8_t> key =
-      protocol == RecordProtocol::kAes128Gcm ? Bytes(testing_util::kKeyA) : KeyB();
+  std::vector<uint8_t> key = KeyFor(protocol);
   absl::StatusOr<RecordCrypter> sender = RecordCrypter::Create(protocol, key, server_sent);
   absl::StatusOr<RecordCrypter> receiver = RecordCrypter::Create(protocol, key, server_sent);
   EXPECT_TRUE(sender.ok() && receiver.ok());
@@ -271,6 +276,23 @@ TEST_P(RecordCrypterTest, FailedOpenWipesAndIsSticky) {
   EXPECT_EQ(p.receiver.Open(absl::MakeSpan(genuine), tag1).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(genuine, first);  // not touched
   EXPECT_EQ(p.receiver.counter_for_testing().low(), 0u);
+}
+
+TEST_P(RecordCrypterTest, FailedOpenLeavesNoBoringSslError) {
+  Pair p = MakePair(GetParam(), false);
+  std::vector<uint8_t> buf = Text("frame");
+  std::array<uint8_t, 16> tag{};
+  ASSERT_TRUE(p.sender.Seal(buf, absl::MakeSpan(buf), absl::MakeSpan(tag)).ok());
+  tag[0] ^= 1;
+  ERR_clear_error();
+  EXPECT_EQ(p.receiver.Open(absl::MakeSpan(buf), tag).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ERR_peek_error(), 0u);
+  std::vector<uint8_t> out(16);
+  EXPECT_EQ(RecordCrypter::OpenWithNonce(GetParam(), KeyFor(GetParam()),
+                                         std::vector<uint8_t>(12), {}, absl::MakeSpan(out), tag)
+                .code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 TEST_P(RecordCrypterTest, CounterOverflowOnSealAndOpen) {
