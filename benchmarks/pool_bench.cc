@@ -5,8 +5,9 @@
 //   BM_AcquireOrWaitIdle   the asynchronous reader's entry point, no waiting
 //   BM_PutFromOtherThread  leased on one thread, released on another
 //   BM_Contended           two threads leasing from one pool at once
-//   BM_ContendedBudget     two threads, a budget of one buffer: every acquire
-//                          waits for the other thread's release
+//   BM_ContendedBudget     two threads, a budget of one buffer: an acquire
+//                          steals the buffer from the other thread's cache or
+//                          waits for its release
 //
 // Run: build/<dir>/benchmarks/pool_bench --benchmark_min_time=0.5
 
@@ -202,6 +203,7 @@ void BM_ContendedBudget(benchmark::State& state) {
   if (state.thread_index() == 0) {
     const BufferPoolStats s = g_pool->stats();
     state.counters["wakeups"] = benchmark::Counter(static_cast<double>(s.wakeups));
+    state.counters["steals"] = benchmark::Counter(static_cast<double>(s.steals));
     ReportPool(state, *g_pool);
   }
 }

@@ -351,7 +351,8 @@ BufferPool::ThreadCache* BufferPool::LocalCacheSlow() {
     cache = new ThreadCache(cache_capacity_);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      cache->seen_pressure = pressure_.load(std::memory_order_relaxed) & ~1u;
+      cache->seen_pressure =
+          pressure_.load(std::memory_order_relaxed) & ~uint64_t{1};
       cache->idle_check_ns = NowNs();
       caches_.push_back(cache);
     }
@@ -618,7 +619,8 @@ BufferLease BufferPool::AcquireSlow(ThreadCache* cache, BufferWaiter* w) {
       }
     }
     if (cache != nullptr && cache->count.load(std::memory_order_relaxed) != 0) {
-      // Reached only for a waiter that was not idle.
+      // Reached only for a waiter that was not idle (so skipped the
+      // lock-free pop) and whose own cache still holds buffers.
       const uint32_t n = cache->count.load(std::memory_order_relaxed) - 1;
       buf = cache->bufs[n];
       cache->count.store(n, std::memory_order_relaxed);
@@ -627,21 +629,22 @@ BufferLease BufferPool::AcquireSlow(ThreadCache* cache, BufferWaiter* w) {
       if (cache != nullptr) ++cache->misses;
       // Buffers claimed by woken waiters are not for newcomers.
       bool ok = AvailableLocked() > pending_wakeups_;
+      bool stole = false;
       if (!ok && stealable_) {
         // Publish the pressure before stealing: a release racing with the
         // steal either lands in a cache we then steal from, or sees the new
         // pressure and flushes (see PushCached).
         SetPressureLocked(/*bump_epoch=*/true);
-        StealLocked(cache, now);
+        stole = StealLocked(cache, now) != 0;
         ok = AvailableLocked() > pending_wakeups_;
       }
       if (ok) {
         if (!depot_.empty()) {
           buf = depot_.back().buf;
           depot_.pop_back();
-          // Refill the cache only when nobody else is waiting, so a batch is
-          // never hoarded from queued readers.
-          if (cache != nullptr && waiters_head_ == nullptr &&
+          // Refill the cache only when nobody else is waiting and the budget
+          // is not tight, so a batch is never hoarded from other readers.
+          if (cache != nullptr && !stole && waiters_head_ == nullptr &&
               pending_wakeups_ == 0) {
             const size_t extra =
                 std::min<size_t>(transfer_batch_ - 1, depot_.size());

@@ -140,7 +140,8 @@ struct ThreadCacheStats {
 // happens. The memory is uninitialized when leased and its contents are not
 // wiped on return (these are I/O buffers, not key material). An empty
 // (default or moved-from) lease owns nothing. The pool must outlive every
-// lease it hands out.
+// lease it hands out. A lease may be stored inside the buffer it owns (Reset
+// and the destructor touch nothing after returning it).
 class BufferLease {
  public:
   // BufferLease() is an empty lease.
@@ -190,9 +191,15 @@ class BufferWaiter {
   // OnBufferAvailable is called once per wakeup, on the thread that returned
   // a buffer and outside every pool lock. It must only schedule work (for
   // example event_active() on the reader's event) and return: the reader then
-  // calls AcquireOrWait again on its own thread. Being woken does not reserve
-  // a buffer; the retry may return an empty lease and queue the waiter again
-  // (at the head of the queue). It must not create or destroy pools.
+  // calls AcquireOrWait again on its own thread. It must not create or
+  // destroy pools.
+  //
+  // Being woken does not reserve a particular buffer and the retry may still
+  // return an empty lease (the waiter is then queued again, at the head).
+  // But the pool counts the wakeup as a claim that other acquirers respect,
+  // so the woken waiter must soon either call AcquireOrWait (which spends
+  // the claim) or CancelWait (which passes it to the next waiter); a woken
+  // waiter that does neither holds up one buffer's worth of the budget.
   virtual void OnBufferAvailable() = 0;
 
  protected:
@@ -389,9 +396,10 @@ inline size_t BufferLease::size() const {
 
 inline void BufferLease::Reset() {
   if (data_ != nullptr) {
-    pool_->Release(data_);
-    pool_ = nullptr;
-    data_ = nullptr;
+    // Clear the handle before releasing: the lease may live inside the very
+    // buffer it owns, which another thread can reuse once it is released.
+    BufferPool* pool = std::exchange(pool_, nullptr);
+    pool->Release(std::exchange(data_, nullptr));
   }
 }
 
