@@ -27,7 +27,8 @@ namespace alts {
 namespace {
 
 std::unique_ptr<BufferPool> MakePool(const BufferPoolOptions& options) {
-  absl::StatusOr<std::unique_ptr<BufferPool>> pool = BufferPool::Create(options);
+  absl::StatusOr<std::unique_ptr<BufferPool>> pool =
+      BufferPool::Create(options);
   if (!pool.ok()) std::abort();
   return std::move(*pool);
 }
@@ -38,9 +39,9 @@ class HeapCounter {
  public:
   void Report(benchmark::State& state) const {
     if (!bench::HeapAccountingActive()) return;
-    state.counters["heap_allocs_per_op"] = benchmark::Counter(
-        static_cast<double>(counter_.Delta().allocations) /
-        static_cast<double>(state.iterations()));
+    state.counters["heap_allocs_per_op"] =
+        benchmark::Counter(static_cast<double>(counter_.Delta().allocations) /
+                           static_cast<double>(state.iterations()));
   }
 
  private:
@@ -202,8 +203,10 @@ void BM_ContendedBudget(benchmark::State& state) {
   }
   if (state.thread_index() == 0) {
     const BufferPoolStats s = g_pool->stats();
-    state.counters["wakeups"] = benchmark::Counter(static_cast<double>(s.wakeups));
-    state.counters["steals"] = benchmark::Counter(static_cast<double>(s.steals));
+    state.counters["wakeups"] =
+        benchmark::Counter(static_cast<double>(s.wakeups));
+    state.counters["steals"] =
+        benchmark::Counter(static_cast<double>(s.steals));
     ReportPool(state, *g_pool);
   }
 }

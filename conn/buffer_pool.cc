@@ -37,8 +37,7 @@ struct ThreadCache {
   // path, which waits for the stealer's mutex.
   static constexpr uint32_t kStealing = std::numeric_limits<uint32_t>::max();
 
-  explicit ThreadCache(uint32_t cap)
-      : capacity(cap), bufs(new uint8_t*[cap]) {}
+  explicit ThreadCache(uint32_t cap) : capacity(cap), bufs(new uint8_t*[cap]) {}
 
   const uint32_t capacity;
   std::atomic<uint32_t> count{0};
@@ -96,8 +95,8 @@ struct FastSlot {
 
 // Trivially constructible and destructible, so access compiles to a plain
 // thread-pointer-relative load with no init guard.
-ABSL_CONST_INIT thread_local FastSlot tls_fast_slots[kFastSlots]
-    ABSL_ATTRIBUTE_INITIAL_EXEC = {};
+ABSL_CONST_INIT thread_local FastSlot
+    tls_fast_slots[kFastSlots] ABSL_ATTRIBUTE_INITIAL_EXEC = {};
 // Set once this thread's ThreadCacheSet is destroyed: from then on the
 // thread bypasses caches.
 ABSL_CONST_INIT thread_local bool tls_caches_gone ABSL_ATTRIBUTE_INITIAL_EXEC =
@@ -162,8 +161,8 @@ class BlockingWaiter final : public BufferWaiter {
 
   // Wait returns true if woken before `deadline` (nullopt: no deadline), and
   // re-arms the flag.
-  bool Wait(const std::optional<std::chrono::steady_clock::time_point>&
-                deadline) {
+  bool Wait(
+      const std::optional<std::chrono::steady_clock::time_point>& deadline) {
     std::unique_lock<std::mutex> lock(mu_);
     if (deadline.has_value()) {
       cv_.wait_until(lock, *deadline, [this] { return woken_; });
@@ -222,24 +221,21 @@ absl::StatusOr<std::unique_ptr<BufferPool>> BufferPool::Create(
   }
   if (options.max_bytes_outstanding != 0 &&
       options.max_bytes_outstanding < options.buffer_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_bytes_outstanding ", options.max_bytes_outstanding,
-                     " is smaller than one buffer (", options.buffer_size,
-                     ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_bytes_outstanding ", options.max_bytes_outstanding,
+        " is smaller than one buffer (", options.buffer_size, ")"));
   }
   if (options.thread_cache_buffers > kMaxThreadCacheBuffers) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("thread_cache_buffers must be at most ",
-                     kMaxThreadCacheBuffers, ", got ",
-                     options.thread_cache_buffers));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "thread_cache_buffers must be at most ", kMaxThreadCacheBuffers,
+        ", got ", options.thread_cache_buffers));
   }
   if (options.thread_cache_buffers != 0 &&
       (options.transfer_batch == 0 ||
        options.transfer_batch > options.thread_cache_buffers)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("transfer_batch must be in [1, thread_cache_buffers=",
-                     options.thread_cache_buffers, "], got ",
-                     options.transfer_batch));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "transfer_batch must be in [1, thread_cache_buffers=",
+        options.thread_cache_buffers, "], got ", options.transfer_batch));
   }
   if (options.idle_trim_after <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("idle_trim_after must be positive");
@@ -587,9 +583,9 @@ size_t BufferPool::StealLocked(const ThreadCache* own, int64_t now_ns) {
     if (cache == own) continue;
     uint32_t n = cache->count.load(std::memory_order_acquire);
     // Only stealers (holding mu_) store kStealing, so n is a real count.
-    while (n != 0 && !cache->count.compare_exchange_weak(
-                         n, ThreadCache::kStealing,
-                         std::memory_order_acquire)) {
+    while (n != 0 &&
+           !cache->count.compare_exchange_weak(n, ThreadCache::kStealing,
+                                               std::memory_order_acquire)) {
     }
     if (n == 0) continue;
     for (uint32_t i = 0; i < n; ++i) PushDepotLocked(cache->bufs[i], now_ns);
@@ -688,8 +684,8 @@ BufferLease BufferPool::AcquireSlow(ThreadCache* cache, BufferWaiter* w) {
     wake = ShouldWakeLocked();
   }
   if (allocate) {
-    buf = static_cast<uint8_t*>(std::aligned_alloc(kPoolBufferAlignment,
-                                                   alloc_size_));
+    buf = static_cast<uint8_t*>(
+        std::aligned_alloc(kPoolBufferAlignment, alloc_size_));
     if (ABSL_PREDICT_FALSE(buf == nullptr)) {
       std::lock_guard<std::mutex> lock(mu_);
       --allocated_;
@@ -821,8 +817,8 @@ BufferLease BufferPool::AcquireBlocking(absl::Duration timeout) {
   constexpr absl::Duration kMaxBlockingWait = absl::Hours(24 * 365);
   std::optional<std::chrono::steady_clock::time_point> deadline;
   if (timeout < kMaxBlockingWait) {
-    deadline = std::chrono::steady_clock::now() +
-               absl::ToChronoNanoseconds(timeout);
+    deadline =
+        std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
   }
   BlockingWaiter waiter;
   for (;;) {

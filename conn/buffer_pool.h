@@ -162,7 +162,9 @@ class BufferLease {
   ~BufferLease() { Reset(); }
 
   // span returns the whole buffer; empty for an empty lease.
-  absl::Span<uint8_t> span() const { return absl::Span<uint8_t>(data_, size()); }
+  absl::Span<uint8_t> span() const {
+    return absl::Span<uint8_t>(data_, size());
+  }
   // data returns the buffer's first byte; nullptr for an empty lease.
   uint8_t* data() const { return data_; }
   // size returns the buffer size in bytes; 0 for an empty lease.
@@ -357,7 +359,7 @@ class BufferPool {
   // With a budget, idle buffers in thread caches may be stolen by other
   // threads, so caches are pushed and popped with a compare-and-swap.
   const bool stealable_;
-  const int64_t idle_ns_;     // 0 without an idle policy
+  const int64_t idle_ns_;  // 0 without an idle policy
   const BufferPoolOptions options_;
 
   // Depot, accounting and the waiter queue; everything below is guarded by

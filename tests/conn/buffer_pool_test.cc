@@ -59,7 +59,8 @@ namespace {
 constexpr size_t kSmall = 4096;
 
 std::unique_ptr<BufferPool> MakePool(BufferPoolOptions options) {
-  absl::StatusOr<std::unique_ptr<BufferPool>> pool = BufferPool::Create(options);
+  absl::StatusOr<std::unique_ptr<BufferPool>> pool =
+      BufferPool::Create(options);
   EXPECT_TRUE(pool.ok()) << pool.status();
   return pool.ok() ? std::move(*pool) : nullptr;
 }
