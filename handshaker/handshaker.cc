@@ -133,6 +133,19 @@ void Handshaker::AppendAndHash(MessageType type, absl::Span<const uint8_t> body,
   transcript_.Update(Tail(*out, start));
 }
 
+std::string SessionCacheKey(absl::string_view session_key,
+                            const WorkloadCredential& credential) {
+  std::string key(session_key);
+  key.push_back('\0');
+  key.append(reinterpret_cast<const char*>(credential.public_key().data()),
+             credential.public_key().size());
+  return key;
+}
+
+std::string Handshaker::SessionCacheKey() const {
+  return alts::SessionCacheKey(params_.session_key, *config_->credential);
+}
+
 absl::Status Handshaker::Start(std::string* out) {
   if (state_ == State::kFailed) return status_;
   if (side_ != Side::kClient || state_ != State::kStart) {
@@ -141,7 +154,7 @@ absl::Status Handshaker::Start(std::string* out) {
   if (absl::Status s = CheckDeadline(); !s.ok()) return s;
   if (config_->session_cache != nullptr && !params_.session_key.empty()) {
     std::optional<ClientSession> session =
-        config_->session_cache->Take(params_.session_key, Now());
+        config_->session_cache->Take(SessionCacheKey(), Now());
     if (session.has_value() && (params_.target_identities.empty() ||
                                 IdentityAllowed(params_.target_identities,
                                                 session->server_identity))) {
@@ -352,7 +365,7 @@ absl::Status Handshaker::HandleServerFinished(std::string* out) {
     session.server_identity = result_.peer_identity;
     session.server_not_after = peer_not_after_;
     session.expiry = std::min(Now() + absl::Seconds(received_ticket_lifetime_s_), peer_not_after_);
-    config_->session_cache->Put(params_.session_key, std::move(session));
+    config_->session_cache->Put(SessionCacheKey(), std::move(session));
   }
   WipeSecrets();
   state_ = State::kDone;

@@ -70,9 +70,17 @@ struct HandshakeParams {
   // Client: the server must match one of these (empty = any trusted server).
   std::vector<Identity> target_identities;
   // Client: key of the session cache entry used for resumption (empty = do
-  // not resume and do not store a ticket).
+  // not resume and do not store a ticket). Entries are also bound to the
+  // credential's static key.
   std::string session_key;
 };
+
+// SessionCacheKey returns the SessionCache key a client handshake with
+// `session_key` uses: the key bound to the credential's static public key,
+// so a cache shared by several credentials never hands one workload
+// another's session.
+std::string SessionCacheKey(absl::string_view session_key,
+                            const WorkloadCredential& credential);
 
 // Handshaker runs one handshake (docs/handshake.md) for one side as a pure
 // state machine: bytes from the peer in, bytes for the peer out, no I/O.
@@ -136,6 +144,7 @@ class Handshaker {
   absl::Status HandleServerFinished(std::string* out);
   absl::Status HandleClientInit(std::string* out);
   absl::Status HandleClientFinished();
+  std::string SessionCacheKey() const;
   void AppendAndHash(MessageType type, absl::Span<const uint8_t> body, std::string* out);
 
   const Side side_;

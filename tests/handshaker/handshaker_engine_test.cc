@@ -46,6 +46,11 @@ class EngineTest : public ::testing::Test {
     return RunHandshake(*client_, *server_, start, options, server_max_frame_size);
   }
 
+  // SessionKey is the cache key of the client's sessions with server.test.
+  std::string SessionKey() const {
+    return SessionCacheKey("server.test", *client_config_->credential);
+  }
+
   static void ExpectSuccess(const HandshakeRun& run) {
     ASSERT_TRUE(run.client_status.ok()) << run.client_status;
     ASSERT_TRUE(run.server_status.ok()) << run.server_status;
@@ -240,6 +245,22 @@ TEST_F(EngineTest, ResumedHandshakeSendsNoCertificates) {
   EXPECT_TRUE(client_->handshaker()->result().resumed);
 }
 
+TEST_F(EngineTest, SessionsAreBoundToTheClientCredential) {
+  EnableResumption();
+  ExpectSuccess(Handshake());
+  // Another workload sharing the session cache does not get this session.
+  auto other = MakeConfig(pki_.Leaf("other@test"), verifier_, &clock_);
+  other->session_cache = client_config_->session_cache;
+  std::swap(client_config_, other);
+  HandshakeRun run = Handshake();
+  ExpectSuccess(run);
+  EXPECT_FALSE(client_->handshaker()->result().resumed);
+  EXPECT_EQ(run.server_result.peer_identity().service_account(), "other@test");
+  std::swap(client_config_, other);
+  ExpectSuccess(Handshake());
+  EXPECT_TRUE(client_->handshaker()->result().resumed);
+}
+
 TEST_F(EngineTest, ForgedTicketFallsBackToFullHandshake) {
   EnableResumption();
   ClientSession forged;
@@ -247,7 +268,7 @@ TEST_F(EngineTest, ForgedTicketFallsBackToFullHandshake) {
   forged.server_identity.service_account = "server@test";
   forged.expiry = clock_.Now() + absl::Hours(1);
   forged.server_not_after = clock_.Now() + absl::Hours(1);
-  client_config_->session_cache->Put("server.test", std::move(forged));
+  client_config_->session_cache->Put(SessionKey(), std::move(forged));
   HandshakeRun run = Handshake();
   ExpectSuccess(run);
   EXPECT_FALSE(client_->handshaker()->result().resumed);
@@ -262,10 +283,10 @@ TEST_F(EngineTest, TamperedTicketFallsBackToFullHandshake) {
   EnableResumption();
   ExpectSuccess(Handshake());
   std::optional<ClientSession> session =
-      client_config_->session_cache->Take("server.test", clock_.Now());
+      client_config_->session_cache->Take(SessionKey(), clock_.Now());
   ASSERT_TRUE(session.has_value());
   session->ticket[session->ticket.size() / 2] ^= 0x01;
-  client_config_->session_cache->Put("server.test", std::move(*session));
+  client_config_->session_cache->Put(SessionKey(), std::move(*session));
   HandshakeRun run = Handshake();
   ExpectSuccess(run);
   EXPECT_FALSE(client_->handshaker()->result().resumed);
@@ -276,10 +297,10 @@ TEST_F(EngineTest, ExpiredTicketFallsBackToFullHandshake) {
   ExpectSuccess(Handshake());
   // Keep the client willing to offer it; the server must refuse it.
   std::optional<ClientSession> session =
-      client_config_->session_cache->Take("server.test", clock_.Now());
+      client_config_->session_cache->Take(SessionKey(), clock_.Now());
   ASSERT_TRUE(session.has_value());
   session->expiry = absl::InfiniteFuture();
-  client_config_->session_cache->Put("server.test", std::move(*session));
+  client_config_->session_cache->Put(SessionKey(), std::move(*session));
   clock_.Advance(kDefaultTicketLifetime + absl::Minutes(1));
   HandshakeRun run = Handshake();
   ExpectSuccess(run);
@@ -332,7 +353,7 @@ TEST_F(EngineTest, TicketIsUselessWithoutTheClientStaticKey) {
   stolen.ticket = si.new_ticket();
   stolen.server_identity.service_account = "server@test";
   stolen.expiry = stolen.server_not_after = clock_.Now() + absl::Hours(1);
-  impostor->session_cache->Put("server.test", std::move(stolen));
+  impostor->session_cache->Put(SessionCacheKey("server.test", *impostor->credential), std::move(stolen));
   HandshakeRun resumed = Handshake();
   // The server accepts the ticket (it is genuine) but nobody completes.
   EXPECT_EQ(Code(resumed.client_status), absl::StatusCode::kDataLoss);

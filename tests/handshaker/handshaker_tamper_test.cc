@@ -34,7 +34,7 @@ class TamperTest : public ::testing::TestWithParam<Scenario> {
       HandshakerEngine c(client_config_), s(server_config_);
       HandshakeRun run = RunHandshake(c, s, ClientStartReq());
       EXPECT_TRUE(run.client_done && run.server_done);
-      session_ = client_config_->session_cache->Take("server.test", clock_.Now());
+      session_ = client_config_->session_cache->Take(SessionCacheKey("server.test", *client_config_->credential), clock_.Now());
       EXPECT_TRUE(session_.has_value());
     } else if (GetParam() == Scenario::kFallback) {
       session_.emplace();
@@ -55,7 +55,7 @@ class TamperTest : public ::testing::TestWithParam<Scenario> {
       copy.server_identity = session_->server_identity;
       copy.expiry = session_->expiry;
       copy.server_not_after = session_->server_not_after;
-      client_config_->session_cache->Put("server.test", std::move(copy));
+      client_config_->session_cache->Put(SessionCacheKey("server.test", *client_config_->credential), std::move(copy));
     }
     HandshakerEngine client(client_config_), server(server_config_);
     RunOptions options = base;
