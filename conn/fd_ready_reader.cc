@@ -42,7 +42,7 @@ FdReadyReader::FdReadyReader(event_base* base, WakeQueue* wake, int fd, BufferPo
 FdReadyReader::~FdReadyReader() {
   if (alive_ != nullptr) *alive_ = false;
   if (registered_) event_del(&event_);
-  if (waiting_) pool_->CancelWait(this);
+  pool_->CancelWait(this);  // unconditional: waits out an in-flight wakeup
   wake_->Cancel(this);
   if (fd_ >= 0) close(fd_);
 }
@@ -93,8 +93,10 @@ void FdReadyReader::OnWake() {
   bool alive = true;
   alive_ = &alive;
   if (registered_) {
-    ReadOnce(&alive);
+    ReadOnce(&alive);  // uses the claim the wakeup carries
     if (!alive) return;
+  } else {
+    pool_->CancelWait(this);  // paused or ended: pass the claim on
   }
   alive_ = nullptr;
 }

@@ -104,7 +104,8 @@ SecureConnection::~SecureConnection() {
   if (alive_ != nullptr) *alive_ = false;
   if (registered_events_ != 0) event_del(&event_);
   registered_events_ = 0;
-  if (waiting_for_buffer_) resources_->read_pool->CancelWait(this);
+  // Unconditional: also waits out a wakeup running on another thread.
+  resources_->read_pool->CancelWait(this);
   wake_->Cancel(this);
   CloseFd();
   ReleaseBuffers();
@@ -209,6 +210,10 @@ void SecureConnection::OnBufferAvailable() {
 void SecureConnection::OnWake() {
   bool alive = true;
   alive_ = &alive;
+  // A woken waiter holds a claim on a buffer: it must use it (AcquireOrWait)
+  // or pass it on (CancelWait), or other waiters could starve.
+  const bool had_claim = waiting_for_buffer_;
+  const uint32_t acquires_before = acquire_calls_;
   if (waiting_for_buffer_) {
     waiting_for_buffer_ = false;
     UpdateInterest();
@@ -239,6 +244,7 @@ void SecureConnection::OnWake() {
     HandleWritable();
     if (!alive) return;
   }
+  if (had_claim && acquire_calls_ == acquires_before) resources_->read_pool->CancelWait(this);
   FinishDispatch();
   if (!alive) return;
   alive_ = nullptr;
@@ -287,6 +293,7 @@ bool SecureConnection::ReadOnce() {
       partial_.Reset();
     }
   } else {
+    if (!waiting_for_buffer_) ++acquire_calls_;
     lease = waiting_for_buffer_ ? BufferLease() : resources_->read_pool->AcquireOrWait(this);
     if (!lease) {
       // Budget exhausted: stop watching the fd until a buffer comes back
@@ -440,6 +447,7 @@ bool SecureConnection::StashPartial(const uint8_t* bytes, size_t size, size_t fr
 // Writing.
 
 SecureConnection::WriteChunk* SecureConnection::NewChunk() {
+  if (!waiting_for_buffer_) ++acquire_calls_;
   BufferLease lease = waiting_for_buffer_ ? resources_->read_pool->TryAcquire()
                                           : resources_->read_pool->AcquireOrWait(this);
   if (!lease) {
@@ -470,8 +478,13 @@ absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plainte
   if (!status_.ok()) return status_;
   if (write_closing_) return absl::FailedPreconditionError("Write after Close");
   size_t accepted = 0;
+  const size_t high_water = resources_->options.write_high_water;
   while (accepted < plaintext.size()) {
-    if (pending_write_ >= resources_->options.write_high_water) break;
+    if (pending_write_ >= high_water) {
+      Flush();  // the socket may take it all now
+      if (!status_.ok()) return status_;
+      if (pending_write_ >= high_water) break;
+    }
     WriteChunk* chunk = write_tail_;
     size_t fits = 0;
     if (chunk != nullptr) fits = PlaintextFitting(protector_, chunk->lease.size() - chunk->end);
@@ -500,6 +513,11 @@ absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plainte
   Flush();
   if (!status_.ok()) return status_;
   UpdateInterest();
+  if (write_blocked_notify_ && !waiting_for_buffer_ && pending_write_ <= high_water / 2) {
+    // Everything went out already, so no write event will fire: owe the
+    // handler its OnWritable from the next dispatch instead.
+    wake_->Wake(this);
+  }
   return accepted;
 }
 

@@ -196,6 +196,8 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   WriteChunk* write_head_ = nullptr;
   WriteChunk* write_tail_ = nullptr;
   size_t pending_write_ = 0;
+  // Counts AcquireOrWait calls, so OnWake can tell whether it used its claim.
+  uint32_t acquire_calls_ = 0;
   absl::Status status_;
   int fd_;
   short registered_events_ = 0;

@@ -119,7 +119,7 @@ absl::StatusOr<size_t> SecureStream::Process(uint8_t* buf, size_t total,
     if (!r.ok()) {
       // Plaintext of the frames before the bad one is still handed over;
       // the error comes with the next Read.
-      ReadFailed(r.status());
+      (void)ReadFailed(r.status());
       off = total;
       break;
     }

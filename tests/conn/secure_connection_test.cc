@@ -310,6 +310,26 @@ TEST_F(SecureConnectionTest, SmallSendBufferForcesPartialWrites) {
   EXPECT_EQ(client->pending_write_bytes(), 0u);
 }
 
+TEST_F(SecureConnectionTest, HighWaterMarkRefusesOnlyWhatTheSocketCannotTake) {
+  // A low high-water mark on a socket that drains at once: Write flushes
+  // before refusing, so everything is accepted and nothing stays queued
+  // (a refused Write is always followed by an armed write event).
+  ConnectionOptions options;
+  options.write_high_water = 4096;
+  MakePools(BufferPoolOptions(), options);
+  auto [a, b] = SocketPair();
+  Collector ch, sh;
+  SecureConnection* client = Wrap(a, Side::kClient, &ch);
+  Wrap(b, Side::kServer, &sh);
+  const std::vector<uint8_t> msg = RandomBytes(64 * 1024, 15);
+  auto n = client->Write(msg);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, msg.size());
+  EXPECT_EQ(client->pending_write_bytes(), 0u);
+  RunUntil([&] { return sh.received.size() == msg.size(); });
+  EXPECT_EQ(sh.received, msg);
+}
+
 TEST_F(SecureConnectionTest, PeerCloseBetweenFramesIsEndOfStream) {
   auto [a, b] = SocketPair();
   Collector ch, sh;

@@ -1,0 +1,153 @@
+#ifndef ALTS_CONN_HANDSHAKE_DRIVER_H_
+#define ALTS_CONN_HANDSHAKE_DRIVER_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "conn/buffer_pool.h"
+#include "conn/reactor.h"
+#include "conn/secure_connection.h"
+#include "conn/socket_util.h"
+#include "conn/wake_queue.h"
+#include "handshaker/handshake_limiter.h"
+#include "handshaker/handshake_result.h"
+#include "handshaker/handshaker.h"
+#include "handshaker/proto/altscontext.pb.h"
+
+namespace alts {
+
+// EstablishedConnection is what a successful handshake hands over: the
+// secure connection (not yet started: call Start with a handler) and the
+// peer's authenticated identity for authorization.
+struct EstablishedConnection {
+  std::unique_ptr<SecureConnection> connection;
+  grpc::gcp::AltsContext context;
+  bool resumed = false;
+};
+
+// HandshakeCallback receives the outcome of one handshake, on the
+// connection's reactor thread.
+using HandshakeCallback = absl::AnyInvocable<void(absl::StatusOr<EstablishedConnection>)>;
+
+// kMaxHandshakeOutput: bytes of handshake output we queue when the peer
+// does not read (a whole flight is a few KiB; more means a stuck peer).
+inline constexpr size_t kMaxHandshakeOutput = 256 * 1024;
+
+// HandshakeDriver runs one ALTS handshake over a connected non-blocking
+// socket on a reactor, with the same buffer discipline as the secure
+// connection: while it waits for the peer it holds no pool buffer (the
+// handshaker keeps only the bytes of a partial message). It takes a slot
+// from the process-wide HandshakeLimiter first (queued beyond the cap),
+// enforces the handshaker's deadline with a timer, and on success hands the
+// socket, the record protector and the bytes that followed the last
+// handshake message to a new SecureConnection.
+//
+// Threading: create, use and destroy on the reactor thread. The callback
+// runs there exactly once (unless the driver is destroyed first) and may
+// destroy the driver.
+class HandshakeDriver final : private BufferWaiter,
+                              private WakeNode,
+                              private HandshakeLimiter::Waiter {
+ public:
+  // Create takes ownership of `fd` and starts (or queues) the handshake.
+  // `limiter` may be nullptr (no cap). Errors that happen before anything
+  // starts are returned; later ones go to `done`.
+  static absl::StatusOr<std::unique_ptr<HandshakeDriver>> Create(
+      Reactor& reactor, int fd, Side side, std::shared_ptr<const HandshakerConfig> config,
+      HandshakeParams params, const ConnectionResources* resources,
+      HandshakeLimiter* limiter, HandshakeCallback done);
+
+  // CreateDialing is Create for a client that still has to connect to
+  // `address`. It connects only once it holds a handshake slot, so queued
+  // dials hold no socket, and a process that both dials and accepts cannot
+  // have its running client handshakes wait on server halves stuck behind
+  // connections whose clients are queued. The connect counts against the
+  // same deadline.
+  static absl::StatusOr<std::unique_ptr<HandshakeDriver>> CreateDialing(
+      Reactor& reactor, const SocketAddress& address,
+      std::shared_ptr<const HandshakerConfig> config, HandshakeParams params,
+      const ConnectionResources* resources, HandshakeLimiter* limiter, HandshakeCallback done);
+
+  ~HandshakeDriver() override;
+  HandshakeDriver(const HandshakeDriver&) = delete;
+  HandshakeDriver& operator=(const HandshakeDriver&) = delete;
+
+  // Abort ends the handshake now with `reason` (reported through the
+  // callback unless it already ran).
+  void Abort(absl::Status reason);
+
+  // finished returns true once the callback has run (or is running).
+  bool finished() const { return finished_; }
+
+  // HeapBytes returns what this in-progress handshake holds.
+  size_t HeapBytes() const { return sizeof(*this) + out_.capacity(); }
+
+ private:
+  enum class State { kQueued, kRunning, kFlushingLast, kDone };
+
+  HandshakeDriver(Reactor& reactor, int fd, std::unique_ptr<Handshaker> handshaker,
+                  const ConnectionResources* resources, HandshakeLimiter* limiter,
+                  HandshakeCallback done, absl::Duration deadline);
+  static absl::StatusOr<std::unique_ptr<HandshakeDriver>> CreateImpl(
+      Reactor& reactor, int fd, const SocketAddress* connect_to, Side side,
+      std::shared_ptr<const HandshakerConfig> config, HandshakeParams params,
+      const ConnectionResources* resources, HandshakeLimiter* limiter, HandshakeCallback done);
+  // StartConnect opens the socket to connect_to_ (slot held); false if it
+  // failed (Finish ran).
+  bool StartConnect();
+
+  static void OnEvent(evutil_socket_t fd, short what, void* arg);
+  void OnBufferAvailable() override;          // any thread
+  void OnSlotGranted(HandshakeLimiter::Slot slot) override;  // any thread
+  void OnWake() override;                     // reactor thread
+
+  void Begin();
+  void HandleReadable();
+  // Flush writes queued output; returns false on a fatal write error.
+  bool Flush();
+  void UpdateInterest();
+  void Complete(absl::Span<const uint8_t> leftover);
+  void Finish(absl::StatusOr<EstablishedConnection> outcome);
+  // LeaveLimiterQueue takes the driver out of the limiter's queue (waiting
+  // for an in-flight grant if it lost the race).
+  void LeaveLimiterQueue();
+
+  Reactor& reactor_;
+  int fd_;
+  std::unique_ptr<Handshaker> handshaker_;
+  const ConnectionResources* resources_;
+  HandshakeLimiter* limiter_;
+  HandshakeCallback done_;
+  absl::Time deadline_;
+  struct event event_;
+  short registered_ = 0;
+  State state_ = State::kQueued;
+  HandshakeLimiter::Slot slot_;
+  // Guards granted_ and slot_pending_, written by OnSlotGranted.
+  std::mutex grant_mu_;
+  HandshakeLimiter::Slot granted_;
+  bool slot_pending_ = false;
+  bool queued_in_limiter_ = false;
+  bool waiting_for_buffer_ = false;
+  bool connecting_ = false;   // connect in progress, waiting for writability
+  bool needs_connect_ = false;  // dialing: connect once the slot is held
+  SocketAddress connect_to_;
+  bool finished_ = false;
+  bool* alive_ = nullptr;
+  // Handshake bytes for the peer not yet written.
+  std::string out_;
+  size_t out_sent_ = 0;
+  // Record bytes that followed the last handshake message (kFlushingLast).
+  std::string leftover_;
+};
+
+}  // namespace alts
+
+#endif  // ALTS_CONN_HANDSHAKE_DRIVER_H_

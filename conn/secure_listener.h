@@ -1,0 +1,132 @@
+#ifndef ALTS_CONN_SECURE_LISTENER_H_
+#define ALTS_CONN_SECURE_LISTENER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <event2/event.h>
+
+#include "absl/status/statusor.h"
+#include "conn/handshake_set.h"
+#include "conn/reactor.h"
+#include "conn/socket_util.h"
+#include "handshaker/handshake_limiter.h"
+#include "handshaker/handshaker.h"
+
+namespace alts {
+
+// kMaxAcceptsPerWakeup: connections accepted per readiness wakeup before
+// the listener yields to the connections already on its reactor.
+inline constexpr int kMaxAcceptsPerWakeup = 64;
+
+// ListenOptions configures Listen.
+struct ListenOptions {
+  // What the server accepts (protocols, RPC versions, its max frame size).
+  HandshakeParams params;
+  // Pools and connection options; must outlive the listener and its
+  // connections.
+  const ConnectionResources* resources = nullptr;
+  // Cap on concurrent accepted handshakes; nullptr = a process-wide server
+  // cap sized like HandshakeLimiter::Global() (ALTS_MAX_CONCURRENT_HANDSHAKES)
+  // but separate from the dialing cap, so a process that dials itself
+  // cannot deadlock. Never pass the dialer's limiter here.
+  HandshakeLimiter* limiter = nullptr;
+  int backlog = 4096;
+};
+
+// SecureListener accepts TCP connections on one reactor of a group, places
+// each on a reactor of the group (the group's placement, keyed by the fd),
+// runs the server side of the ALTS handshake there and hands every outcome
+// to the callback on that reactor's thread: an EstablishedConnection (not
+// started) with the client's authenticated identity, or the reason the
+// handshake failed (the socket is then closed; the listener keeps serving).
+class SecureListener {
+ public:
+  // Listen binds `address` ("HOST:PORT"; port 0 picks one) and starts
+  // accepting. Call from outside the group's reactor threads.
+  static absl::StatusOr<std::unique_ptr<SecureListener>> Listen(
+      ReactorGroup& group, const std::string& address,
+      std::shared_ptr<const HandshakerConfig> config, ListenOptions options,
+      HandshakeOutcomeCallback on_outcome);
+
+  // The destructor closes (see Close).
+  ~SecureListener();
+  SecureListener(const SecureListener&) = delete;
+  SecureListener& operator=(const SecureListener&) = delete;
+
+  // address returns the bound address (with the port picked for port 0).
+  const SocketAddress& address() const { return address_; }
+
+  // Close stops accepting, closes the listening socket and aborts the
+  // handshakes in progress (their outcome: kCancelled). Established
+  // connections already handed over are not touched. Idempotent; call from
+  // outside the group's reactor threads.
+  void Close();
+
+  HandshakeStats stats() const { return handshakes_.stats(); }
+  // accept_errors counts accept() failures other than "would block".
+  uint64_t accept_errors() const { return accept_errors_.load(std::memory_order_relaxed); }
+
+ private:
+  SecureListener(ReactorGroup& group, std::shared_ptr<const HandshakerConfig> config,
+                 ListenOptions options, HandshakeOutcomeCallback on_outcome);
+  static void OnAcceptable(evutil_socket_t fd, short what, void* arg);
+
+  ReactorGroup& group_;
+  std::shared_ptr<const HandshakerConfig> config_;
+  ListenOptions options_;
+  HandshakeSet handshakes_;
+  HandshakeOutcomeCallback on_outcome_;
+  SocketAddress address_;
+  int listen_fd_ = -1;
+  event* accept_event_ = nullptr;
+  std::atomic<bool> closed_{false};
+  std::atomic<uint64_t> accept_errors_{0};
+};
+
+// DialerOptions configures a SecureDialer.
+struct DialerOptions {
+  const ConnectionResources* resources = nullptr;
+  // Cap on concurrent handshakes; nullptr = HandshakeLimiter::Global().
+  HandshakeLimiter* limiter = nullptr;
+};
+
+// SecureDialer opens client connections: a non-blocking connect on a
+// reactor of the group, then the client side of the ALTS handshake, within
+// the handshaker's deadline. Outcomes go to the callback given to Dial, on
+// the connection's reactor thread.
+class SecureDialer {
+ public:
+  static absl::StatusOr<std::unique_ptr<SecureDialer>> Create(
+      ReactorGroup& group, std::shared_ptr<const HandshakerConfig> config,
+      DialerOptions options);
+  ~SecureDialer();
+  SecureDialer(const SecureDialer&) = delete;
+  SecureDialer& operator=(const SecureDialer&) = delete;
+
+  // Dial connects to `address` ("HOST:PORT") and runs a client handshake
+  // with `params` (target identities, session key for resumption, ...).
+  // `key` feeds the group's placement. Thread-safe. `done` runs exactly once
+  // on a reactor thread (also for an unparsable address or a closed dialer).
+  void Dial(const std::string& address, HandshakeParams params, HandshakeOutcomeCallback done,
+            uint64_t key = 0);
+
+  // Close aborts dials in progress (kCancelled) and refuses new ones.
+  void Close();
+
+  HandshakeStats stats() const { return handshakes_.stats(); }
+
+ private:
+  SecureDialer(ReactorGroup& group, std::shared_ptr<const HandshakerConfig> config,
+               DialerOptions options);
+
+  ReactorGroup& group_;
+  std::shared_ptr<const HandshakerConfig> config_;
+  DialerOptions options_;
+  HandshakeSet handshakes_;
+};
+
+}  // namespace alts
+
+#endif  // ALTS_CONN_SECURE_LISTENER_H_
