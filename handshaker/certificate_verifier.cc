@@ -86,7 +86,7 @@ absl::StatusOr<std::shared_ptr<CertificateVerifier>> CertificateVerifier::Create
 }
 
 size_t CertificateVerifier::cache_size() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return lru_.size();
 }
 
@@ -120,7 +120,7 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
     digest = ChainDigest(chain);
     std::shared_ptr<const VerifiedChain> cached;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       auto it = index_.find(digest);
       if (it != index_.end() && SameChain(it->second->chain_bytes, chain)) {
         lru_.splice(lru_.begin(), lru_, it->second);
@@ -138,7 +138,7 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
   }
   absl::StatusOr<std::shared_ptr<const VerifiedChain>> verified = VerifyUncached(chain, now);
   if (!verified.ok() || cache_capacity_ == 0) return verified;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (index_.contains(digest)) return verified;  // another thread raced us
   lru_.push_front(Entry{digest, ChainBytes(chain), *verified});
   index_[digest] = lru_.begin();

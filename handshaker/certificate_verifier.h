@@ -7,13 +7,13 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "handshaker/certificate.h"
@@ -90,7 +90,7 @@ class CertificateVerifier {
 
   const std::vector<TrustRoot> roots_;
   const size_t cache_capacity_;
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::list<Entry> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
   absl::flat_hash_map<Digest, std::list<Entry>::iterator> index_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> hits_{0};

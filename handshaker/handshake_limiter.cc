@@ -38,24 +38,24 @@ size_t HandshakeLimiter::MaxConcurrentFromEnv(const char* value) {
 }
 
 size_t HandshakeLimiter::in_use() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return in_use_;
 }
 
 size_t HandshakeLimiter::queued() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return queued_;
 }
 
 std::optional<HandshakeLimiter::Slot> HandshakeLimiter::TryAcquire() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (in_use_ >= max_concurrent_ || head_ != nullptr) return std::nullopt;
   ++in_use_;
   return Slot(this);
 }
 
 absl::StatusOr<HandshakeLimiter::Slot> HandshakeLimiter::AcquireOrQueue(Waiter* waiter) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (waiter->queued_) return absl::FailedPreconditionError("waiter already queued");
   if (in_use_ < max_concurrent_ && head_ == nullptr) {
     ++in_use_;
@@ -78,7 +78,7 @@ absl::StatusOr<HandshakeLimiter::Slot> HandshakeLimiter::AcquireOrQueue(Waiter* 
 }
 
 bool HandshakeLimiter::Cancel(Waiter* waiter) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (!waiter->queued_) return false;
   if (waiter->prev_ != nullptr) {
     waiter->prev_->next_ = waiter->next_;
@@ -99,7 +99,7 @@ bool HandshakeLimiter::Cancel(Waiter* waiter) {
 void HandshakeLimiter::ReleaseOne() {
   Waiter* next = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (head_ == nullptr) {
       --in_use_;
       return;

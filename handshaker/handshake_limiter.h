@@ -2,11 +2,11 @@
 #define ALTS_HANDSHAKER_HANDSHAKE_LIMITER_H_
 
 #include <cstddef>
+#include <mutex>
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "handshaker/handshake_limits.h"
 
 namespace alts {
@@ -111,7 +111,7 @@ class HandshakeLimiter {
 
   const size_t max_concurrent_;
   const size_t max_queued_;
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   size_t in_use_ ABSL_GUARDED_BY(mu_) = 0;
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;
   Waiter* head_ ABSL_GUARDED_BY(mu_) = nullptr;

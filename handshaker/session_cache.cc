@@ -9,7 +9,7 @@ std::shared_ptr<SessionCache> SessionCache::Create(size_t capacity) {
 }
 
 void SessionCache::Put(absl::string_view key, ClientSession session) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = index_.find(key);
   if (it != index_.end()) {
     lru_.erase(it->second);
@@ -24,7 +24,7 @@ void SessionCache::Put(absl::string_view key, ClientSession session) {
 }
 
 std::optional<ClientSession> SessionCache::Take(absl::string_view key, absl::Time now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
   std::list<Entry>::iterator entry = it->second;
@@ -36,7 +36,7 @@ std::optional<ClientSession> SessionCache::Take(absl::string_view key, absl::Tim
 }
 
 size_t SessionCache::size() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return lru_.size();
 }
 

@@ -4,13 +4,13 @@
 #include <cstddef>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "handshaker/handshake_limits.h"
 #include "handshaker/identity.h"
@@ -53,7 +53,7 @@ class SessionCache {
     ClientSession session;
   };
   const size_t capacity_;
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::list<Entry> lru_ ABSL_GUARDED_BY(mu_);  // most recently stored first
   absl::flat_hash_map<std::string, std::list<Entry>::iterator> index_ ABSL_GUARDED_BY(mu_);
 };

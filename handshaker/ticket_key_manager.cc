@@ -32,7 +32,7 @@ absl::StatusOr<std::shared_ptr<TicketKeyManager>> TicketKeyManager::Create(Optio
   }
   if (options.clock == nullptr) options.clock = &SystemClock();
   std::shared_ptr<TicketKeyManager> manager(new TicketKeyManager(options));
-  absl::MutexLock lock(&manager->mu_);
+  std::lock_guard<std::mutex> lock(manager->mu_);
   manager->current_ = manager->NewKey(options.clock->Now());
   if (manager->current_ == nullptr) return absl::InternalError("cannot create ticket key");
   return manager;
@@ -66,7 +66,7 @@ void TicketKeyManager::RotateLocked(absl::Time now) {
 }
 
 void TicketKeyManager::Rotate() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   RotateLocked(options_.clock->Now());
 }
 
@@ -74,7 +74,7 @@ absl::StatusOr<std::string> TicketKeyManager::Seal(const TicketContents& content
   const absl::Time now = options_.clock->Now();
   std::shared_ptr<const Key> key;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (now - current_->created >= options_.rotation_period) RotateLocked(now);
     key = current_;
   }
@@ -118,7 +118,7 @@ absl::StatusOr<TicketContents> TicketKeyManager::Open(absl::Span<const uint8_t> 
   const absl::Time now = options_.clock->Now();
   std::shared_ptr<const Key> key;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (now - current_->created >= options_.rotation_period) RotateLocked(now);
     if (std::memcmp(ticket.data(), current_->id.data(), kTicketKeyIdSize) == 0) {
       key = current_;

@@ -1,6 +1,7 @@
 #ifndef ALTS_HANDSHAKER_TICKET_KEY_MANAGER_H_
 #define ALTS_HANDSHAKER_TICKET_KEY_MANAGER_H_
 
+#include <mutex>
 #include <openssl/aead.h>
 
 #include <array>
@@ -10,7 +11,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "handshaker/clock.h"
@@ -88,7 +88,7 @@ class TicketKeyManager {
   void RotateLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   // Keys are shared so that Seal/Open run outside the lock while a rotation
   // may drop the manager's reference.
   std::shared_ptr<const Key> current_ ABSL_GUARDED_BY(mu_);

@@ -1,10 +1,10 @@
 // alts-test-labels: threads
 #include <atomic>
 #include <functional>
+#include <future>
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "handshaker/handshake_limiter.h"
 
@@ -36,10 +36,10 @@ TEST(HandshakeLimiterThreadsTest, NeverExceedsTheCap) {
     explicit Waiter(std::function<void(HandshakeLimiter::Slot)>* run) : run(run) {}
     void OnSlotGranted(HandshakeLimiter::Slot slot) override {
       (*run)(std::move(slot));
-      done.Notify();
+      done.set_value();
     }
     std::function<void(HandshakeLimiter::Slot)>* run;
-    absl::Notification done;
+    std::promise<void> done;
   };
   std::function<void(HandshakeLimiter::Slot)> run = run_one;
 
@@ -54,7 +54,7 @@ TEST(HandshakeLimiterThreadsTest, NeverExceedsTheCap) {
           run(std::move(*slot));
         } else {
           // Wait until a releasing thread handed us the slot and we ran.
-          waiter.done.WaitForNotification();
+          waiter.done.get_future().wait();
         }
       }
     });
