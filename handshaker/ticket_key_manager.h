@@ -1,12 +1,12 @@
 #ifndef ALTS_HANDSHAKER_TICKET_KEY_MANAGER_H_
 #define ALTS_HANDSHAKER_TICKET_KEY_MANAGER_H_
 
-#include <mutex>
 #include <openssl/aead.h>
 
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
