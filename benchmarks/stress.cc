@@ -1,0 +1,1282 @@
+// stress: many secure connections under load, with churn, every byte checked.
+//
+// --conns client connections (and their --conns server ends) live on one
+// ReactorGroup of --threads reactors, in this process, over loopback TCP.
+// Each client sends --messages messages, one at a time, of random sizes in
+// [--min-size, --max-size]; the server echoes every byte and the client
+// compares each echoed byte with what it sent and measures the round trip of
+// every message. Meanwhile --churn-per-s connections a second are closed
+// gracefully in the middle of a message (whose echo must still arrive whole)
+// and reopened; the new connection carries on with the messages its slot
+// has left, so the total number of messages does not depend on the churn.
+//
+// Connections are set up with real handshakes (SecureListener + SecureDialer,
+// full handshakes with a PKI made in this process: one root, a server leaf and
+// a client leaf; the client requires the server's identity and the server
+// checks the client's), or with --fixed-key, with a fresh random record key
+// per connection and no handshake (much faster setup). Reopened connections
+// are made the same way.
+//
+// Reported: messages/s over the load phase (all connections are open before
+// it starts), p50/p99 round-trip latency, bytes verified, errors, peak RSS,
+// the read pool's high-water mark (BufferPoolStats::high_water_outstanding),
+// and RSS at the start and after the run. Errors are every verification
+// failure, every unexpected connection or handshake error and every
+// connection that ended before its work was done; there must be none. "Start"
+// is measured after a warm-up run of one connection per reactor (so one-time
+// lazy initialisation is not charged to the load); "after" once every
+// connection is closed and destroyed and the pools and the allocator are
+// trimmed. After - start must stay within --rss-margin-mb: the check prints
+// PASS or FAIL. The program exits 1 if there were errors or the margin was
+// exceeded, 2 for bad flags.
+//
+// --duration-s=S is the long (soak) version: instead of a fixed number of
+// messages, every connection keeps sending until S seconds have passed, with
+// churn all along.
+//
+//   stress [--conns=5000] [--threads=2] [--messages=20 | --duration-s=S]
+//          [--min-size=1] [--max-size=16384] [--churn-per-s=200]
+//          [--fixed-key] [--rss-margin-mb=16] [--seed=1] [--json=PATH]
+//
+// Flags may be spelled with dashes or underscores (--churn-per-s or
+// --churn_per_s). Progress goes to stderr; results to stdout (and --json).
+
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <openssl/curve25519.h>
+#include <openssl/mem.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "alts/record_protector.h"
+#include "alts/record_protocol.h"
+#include "benchmarks/common/heap_accounting.h"
+#include "benchmarks/common/json_writer.h"
+#include "benchmarks/common/progress_line.h"
+#include "benchmarks/common/table_printer.h"
+#include "conn/buffer_pool.h"
+#include "conn/reactor.h"
+#include "conn/secure_connection.h"
+#include "conn/secure_listener.h"
+#include "conn/socket_util.h"
+#include "conn/storage_pool.h"
+#include "handshaker/certificate.h"
+#include "handshaker/certificate_verifier.h"
+#include "handshaker/handshake_limiter.h"
+#include "handshaker/handshake_limits.h"
+#include "handshaker/handshaker.h"
+#include "handshaker/secret_array.h"
+#include "handshaker/workload_credential.h"
+
+ABSL_FLAG(int, conns, 5000, "Concurrent client connections (each with its server end).");
+ABSL_FLAG(int, threads, 2, "Reactor threads carrying both ends of every connection.");
+ABSL_FLAG(int, messages, 20, "Messages each connection slot sends (ignored with --duration-s).");
+ABSL_FLAG(int, duration_s, 0,
+          "The long version: send for this many seconds instead of --messages (0 = off).");
+ABSL_FLAG(int, min_size, 1, "Smallest message, in bytes.");
+ABSL_FLAG(int, max_size, 16384, "Largest message, in bytes.");
+ABSL_FLAG(double, churn_per_s, 200,
+          "Connections closed gracefully mid-message and reopened, per second of load.");
+ABSL_FLAG(bool, fixed_key, false,
+          "Skip handshakes: a random record key per connection (faster setup).");
+ABSL_FLAG(int, rss_margin_mb, 16,
+          "RSS after the run may exceed RSS at the start by at most this many MiB.");
+ABSL_FLAG(uint64_t, seed, 1, "Seed of the message sizes and contents.");
+ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this path ('-' for stdout).");
+
+namespace alts::bench {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// kMaxConns: every connection is a client port on one loopback destination,
+// and Linux hands out about 28k ephemeral ports (32768..60999) per
+// destination; the rest is room for connections being reopened.
+constexpr int kMaxConns = 25000;
+// kMaxMessageSize bounds --max-size: the shared pattern is this much larger
+// than the largest message, and bigger messages only test the write
+// back-pressure path that throughput already covers.
+constexpr int kMaxMessageSize = 1 << 20;
+// kMaxDurationS bounds --duration-s (a day): longer soaks are a typo.
+constexpr int kMaxDurationS = 24 * 3600;
+// kMaxMessages bounds --messages so the message total fits any counter.
+constexpr int kMaxMessages = 1 << 24;
+// kMaxChurnPerS bounds --churn-per-s: each reopen is a handshake, and a
+// couple of cores do a few thousand a second at most.
+constexpr double kMaxChurnPerS = 100000;
+// kPatternExtra: messages start at a random offset in [0, kPatternExtra] of
+// the shared random pattern, so an echo delivered to the wrong connection, or
+// a frame repeated or skipped, does not match. Odd, so offsets do not line up
+// with frame sizes.
+constexpr size_t kPatternExtra = (1 << 20) + 17;
+// kSetupWindow: connections being opened at once during setup. The handshake
+// deadline counts from the Dial, so dialing thousands at once would leave the
+// last ones queued behind the handshake limiter past their deadline.
+constexpr int kSetupWindow = 256;
+// kHandshakeConcurrency: handshakes each side runs at once (gRPC's cap).
+constexpr size_t kHandshakeConcurrency = kDefaultMaxConcurrentHandshakes;
+// kTick: period of each reactor's housekeeping timer (churn, and freeing
+// server ends that finished closing). 100 ticks a second spread the churn
+// evenly without measurable cost.
+constexpr absl::Duration kTick = absl::Milliseconds(10);
+// kChurnAttemptsPerClose: random picks tried to find a connection that may be
+// churned (one mid-message, not already closing) before giving up the tick.
+constexpr int kChurnAttemptsPerClose = 8;
+// kStallTimeout: a phase that makes no progress for this long has failed; a
+// lost message must fail the run, not hang it.
+constexpr absl::Duration kStallTimeout = absl::Seconds(30);
+// kDrainTimeout: once every client is done, server ends must finish closing
+// within this long.
+constexpr absl::Duration kDrainTimeout = absl::Seconds(10);
+// kPoll: how often the main thread looks at the counters.
+constexpr absl::Duration kPoll = absl::Milliseconds(5);
+// kFdHeadroom: descriptors beyond two per connection (listener, libevent,
+// stdio, connections being reopened).
+constexpr rlim_t kFdHeadroom = 512;
+// kMaxReportedErrors: distinct error messages kept for the report.
+constexpr size_t kMaxReportedErrors = 5;
+// kServerName, kClientName: the service accounts of the in-process PKI.
+constexpr char kServerName[] = "stress-server@alts.test";
+constexpr char kClientName[] = "stress-client@alts.test";
+constexpr double kMiB = 1024.0 * 1024.0;
+// kFixedKeySize: the key material of ALTSRP_GCM_AES128_REKEY, the protocol
+// --fixed-key connections use (the one handshakes negotiate here).
+constexpr size_t kFixedKeySize = 44;
+
+// Rng is SplitMix64: tiny, fast and good enough for sizes and offsets.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform returns a value in [lo, hi].
+  uint64_t Uniform(uint64_t lo, uint64_t hi) { return lo + Next() % (hi - lo + 1); }
+
+ private:
+  uint64_t state_;
+};
+
+// LatencyHistogram counts nanosecond samples in log-linear buckets: exact
+// below 64 ns, then 32 buckets per power of two (at most ~3% wide), so
+// percentiles cost a fixed ~10 KiB per thread whatever the run length.
+class LatencyHistogram {
+ public:
+  void Record(uint64_t ns) {
+    ++counts_[Index(ns)];
+    ++total_;
+  }
+  void Merge(const LatencyHistogram& other) {
+    for (size_t i = 0; i < kBuckets; ++i) counts_[i] += other.counts_[i];
+    total_ += other.total_;
+  }
+  void Clear() {
+    counts_.fill(0);
+    total_ = 0;
+  }
+  uint64_t total() const { return total_; }
+  // Percentile returns the middle of the bucket holding quantile q (0..1) in
+  // nanoseconds; 0 without samples.
+  double Percentile(double q) const {
+    if (total_ == 0) return 0;
+    const uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(q * total_ + 0.5));
+    uint64_t seen = 0;
+    for (size_t i = 0; i < kBuckets; ++i) {
+      seen += counts_[i];
+      if (seen >= rank) return (static_cast<double>(Lower(i)) + Lower(i + 1)) / 2;
+    }
+    return static_cast<double>(Lower(kBuckets));
+  }
+
+ private:
+  static constexpr int kSubBits = 5;  // 32 buckets per power of two
+  static constexpr uint64_t kExact = 64;
+  static constexpr int kMaxExponent = 44;  // ~4.9 hours in ns; larger clamps
+  static constexpr size_t kBuckets = kExact + (kMaxExponent - 6 + 1) * (1 << kSubBits);
+
+  static size_t Index(uint64_t ns) {
+    if (ns < kExact) return static_cast<size_t>(ns);
+    const int e = std::min(63 - std::countl_zero(ns), kMaxExponent);
+    if (e == kMaxExponent && (ns >> e) > 1) return kBuckets - 1;
+    const uint64_t sub = (ns >> (e - kSubBits)) & ((1 << kSubBits) - 1);
+    return kExact + static_cast<size_t>(e - 6) * (1 << kSubBits) + sub;
+  }
+  // Lower returns the smallest value of bucket i.
+  static uint64_t Lower(size_t i) {
+    if (i < kExact) return i;
+    const size_t group = (i - kExact) >> kSubBits;
+    const uint64_t sub = (i - kExact) & ((1 << kSubBits) - 1);
+    const int e = static_cast<int>(group) + 6;
+    return (uint64_t{1} << e) + (sub << (e - kSubBits));
+  }
+
+  std::array<uint64_t, kBuckets> counts_{};
+  uint64_t total_ = 0;
+};
+
+// UniqueFd closes its descriptor unless released (a connection task that
+// never runs must not leak its socket).
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&&) = delete;
+  ~UniqueFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int Release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// Counter is a statistic written by one reactor thread and read by the main
+// thread while running: a relaxed atomic without a locked add.
+class Counter {
+ public:
+  void Add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+  void Reset() { v_.store(0, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+class Harness;
+class ClientConn;
+class ServerConn;
+
+// Slot is one of the --conns client connections, across reopenings: the
+// work it has left and the generator of its messages.
+struct Slot {
+  uint32_t id = 0;
+  int64_t remaining = 0;  // messages not yet started (messages mode)
+  Rng rng;
+  std::unique_ptr<ClientConn> client;
+};
+
+// ReactorState is what one reactor's thread owns: its connections, its
+// housekeeping timer and its statistics.
+struct alignas(64) ReactorState {
+  Reactor* reactor = nullptr;
+  std::vector<ClientConn*> clients;
+  std::vector<std::unique_ptr<ServerConn>> servers;
+  // Server ends that were told to close and are flushing their last bytes.
+  std::vector<ServerConn*> draining;
+  std::unique_ptr<ReactorEvent> timer;
+  Rng rng;
+  double churn_credit = 0;
+  SteadyClock::time_point last_tick;
+  LatencyHistogram latency;
+  Counter messages;
+  Counter bytes_verified;
+  Counter reopened;
+};
+
+// RunConfig is one run's workload.
+struct RunConfig {
+  int conns = 0;
+  int messages = 0;  // per slot; ignored when duration > 0
+  absl::Duration duration = absl::ZeroDuration();
+  size_t min_size = 1;
+  size_t max_size = 1;
+  double churn_per_s = 0;
+  uint64_t seed = 0;
+};
+
+// RunResult is what one run measured.
+struct RunResult {
+  uint64_t messages = 0;
+  uint64_t bytes_verified = 0;
+  uint64_t errors = 0;
+  uint64_t reopened = 0;
+  double setup_s = 0;
+  double load_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  bool aborted = false;
+};
+
+// Harness owns the reactors, pools, listener and dialer, and runs loads.
+class Harness {
+ public:
+  Harness(bool fixed_key, std::vector<uint8_t> pattern)
+      : fixed_key_(fixed_key), pattern_(std::move(pattern)) {}
+  ~Harness();
+
+  absl::Status Init(int threads);
+  RunResult Run(const RunConfig& config, bool show_progress);
+  // Trim returns cached memory: every reactor's pool caches, the depots, and
+  // the allocator's free pages.
+  void Trim();
+  BufferPoolStats pool_stats() const { return pool_->stats(); }
+  std::vector<std::string> first_errors() {
+    std::lock_guard<std::mutex> lock(errors_mu_);
+    return first_errors_;
+  }
+
+  // Called by connections, on their reactor threads.
+  void Error(const std::string& what);
+  bool aborting() const { return aborting_.load(std::memory_order_acquire); }
+  bool load_running() const { return load_running_.load(std::memory_order_acquire); }
+  bool HasMoreWork(const Slot& slot) const;
+  void TakeMessage(Slot& slot) {
+    if (config_.duration <= absl::ZeroDuration()) --slot.remaining;
+  }
+  const RunConfig& config() const { return config_; }
+  absl::Span<const uint8_t> pattern() const { return pattern_; }
+  ReactorState& state(Reactor& r) { return *states_[r.index()]; }
+  // ClientEnded is the last thing a client connection does: it destroys the
+  // connection and reopens the slot or finishes it.
+  void ClientEnded(Slot* slot, bool reopen);
+  void RemoveServer(ServerConn* server);
+
+ private:
+  // Open starts a new connection for `slot` (any thread). The outcome lands
+  // in Established or OpenFailed on a reactor thread.
+  void Open(Slot* slot);
+  void OpenFixed(Slot* slot);
+  void Established(Reactor& reactor, Slot* slot, std::unique_ptr<SecureConnection> conn);
+  void OpenFailed(Slot* slot, const absl::Status& status);
+  void AddServer(Reactor& reactor, std::unique_ptr<SecureConnection> conn);
+  void SlotDone();
+  void Tick(ReactorState& st);
+  void Churn(ReactorState& st, double elapsed_s);
+  // WaitFor polls `done` until it holds; false after kStallTimeout without
+  // a change of `progress`.
+  bool WaitFor(absl::FunctionRef<bool()> done, absl::FunctionRef<uint64_t()> progress,
+               absl::FunctionRef<void()> on_poll);
+  uint64_t TotalMessages() const;
+  void Abort();
+  void DestroyConnections();
+
+  const bool fixed_key_;
+  const std::vector<uint8_t> pattern_;
+  std::unique_ptr<ReactorGroup> group_;
+  std::unique_ptr<BufferPool> pool_;
+  std::unique_ptr<StoragePool> storage_;
+  ConnectionResources resources_;
+  std::vector<std::unique_ptr<ReactorState>> states_;
+  // Handshake mode. Separate limiters per side (a process that dials itself
+  // must not share one).
+  std::unique_ptr<HandshakeLimiter> dial_limiter_, accept_limiter_;
+  std::unique_ptr<SecureListener> listener_;
+  std::unique_ptr<SecureDialer> dialer_;
+  std::string address_;
+  HandshakeParams client_params_;
+  // Fixed-key mode: a plain listener to make TCP pairs with. ConnectedTcpPair
+  // accepts whatever connection is first in the queue, so pairs are made one
+  // at a time.
+  int pair_listener_ = -1;
+  std::mutex pair_mu_;
+
+  RunConfig config_;
+  std::vector<Slot> slots_;
+  SteadyClock::time_point deadline_;
+  std::atomic<bool> load_running_{false};
+  std::atomic<bool> aborting_{false};
+  std::atomic<uint64_t> opens_done_{0};
+  std::atomic<uint64_t> slots_done_{0};
+  std::atomic<uint64_t> servers_live_{0};
+  std::atomic<uint64_t> errors_{0};
+  std::mutex errors_mu_;
+  std::vector<std::string> first_errors_;  // guarded by errors_mu_
+};
+
+// ClientConn sends its slot's messages one at a time and checks each echo.
+class ClientConn final : public ReadyHandler {
+ public:
+  ClientConn(Harness* harness, Slot* slot, ReactorState* state,
+             std::unique_ptr<SecureConnection> conn)
+      : harness_(harness), slot_(slot), state_(state), conn_(std::move(conn)) {
+    index_ = state_->clients.size();
+    state_->clients.push_back(this);
+  }
+  ~ClientConn() override {
+    conn_.reset();
+    ClientConn* last = state_->clients.back();
+    state_->clients[index_] = last;
+    last->index_ = index_;
+    state_->clients.pop_back();
+  }
+
+  void Start() { conn_->Start(this); }
+  Slot* slot() const { return slot_; }
+
+  // SendNext starts the next message, or closes if the slot's work is done.
+  void SendNext() {
+    if (!harness_->HasMoreWork(*slot_)) {
+      closing_ = true;
+      conn_->Close();
+      return;
+    }
+    harness_->TakeMessage(*slot_);
+    const RunConfig& config = harness_->config();
+    size_ = slot_->rng.Uniform(config.min_size, config.max_size);
+    offset_ = slot_->rng.Uniform(0, kPatternExtra);
+    sent_ = 0;
+    received_ = 0;
+    in_flight_ = true;
+    start_ = SteadyClock::now();
+    SendMore();
+  }
+
+  // Churnable returns true if closing now interrupts a message in flight.
+  bool Churnable() const {
+    return in_flight_ && !closing_ && !churn_pending_ && harness_->HasMoreWork(*slot_);
+  }
+
+  // Churn closes gracefully once the message in flight is fully written;
+  // its echo must still arrive before the end of the stream.
+  void Churn() {
+    churn_pending_ = true;
+    if (sent_ == size_) CloseForChurn();
+  }
+
+  void OnData(absl::Span<uint8_t> data, BufferLease&) override {
+    if (failed_) return;
+    if (!in_flight_ || data.size() > size_ - received_) {
+      Fail(absl::StrCat("client ", slot_->id, ": ", data.size(), " bytes arrived with ",
+                        in_flight_ ? size_ - received_ : 0, " expected"));
+      return;
+    }
+    if (std::memcmp(data.data(), harness_->pattern().data() + offset_ + received_,
+                    data.size()) != 0) {
+      Fail(absl::StrCat("client ", slot_->id, ": echo differs from what was sent within bytes ",
+                        received_, "..", received_ + data.size(), " of ", size_));
+      return;
+    }
+    received_ += data.size();
+    if (received_ < size_) return;
+    in_flight_ = false;
+    state_->latency.Record(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start_)
+            .count()));
+    state_->messages.Add(1);
+    state_->bytes_verified.Add(size_);
+    if (!closing_) SendNext();
+  }
+
+  void OnWritable() override {
+    if (in_flight_ && sent_ < size_ && !closing_) SendMore();
+  }
+
+  void OnEnd(const absl::Status& status) override {
+    bool reopen = false;
+    if (!status.ok()) {
+      if (!failed_ && !harness_->aborting()) {
+        harness_->Error(absl::StrCat("client ", slot_->id, ": ", status.ToString()));
+      }
+    } else if (!closing_) {
+      harness_->Error(absl::StrCat("client ", slot_->id, ": the server ended the stream"));
+    } else if (in_flight_) {
+      harness_->Error(absl::StrCat("client ", slot_->id, ": graceful close lost the echo (",
+                                   received_, " of ", size_, " bytes)"));
+    } else {
+      reopen = churn_pending_ && harness_->HasMoreWork(*slot_);
+    }
+    harness_->ClientEnded(slot_, reopen);  // destroys this
+  }
+
+ private:
+  void SendMore() {
+    while (sent_ < size_) {
+      absl::StatusOr<size_t> n =
+          conn_->Write(harness_->pattern().subspan(offset_ + sent_, size_ - sent_));
+      if (!n.ok()) return;  // the connection failed: OnEnd reports it
+      if (*n == 0) return;  // OnWritable follows
+      sent_ += *n;
+    }
+    if (churn_pending_) CloseForChurn();
+  }
+
+  void CloseForChurn() {
+    if (closing_) return;
+    closing_ = true;
+    conn_->Close();
+  }
+
+  void Fail(std::string what) {
+    failed_ = true;
+    harness_->Error(what);
+    conn_->Abort(absl::DataLossError(what));
+  }
+
+  Harness* harness_;
+  Slot* slot_;
+  ReactorState* state_;
+  std::unique_ptr<SecureConnection> conn_;
+  size_t index_ = 0;  // in state_->clients
+  size_t size_ = 0, offset_ = 0, sent_ = 0, received_ = 0;
+  SteadyClock::time_point start_;
+  bool in_flight_ = false;
+  bool closing_ = false;
+  bool churn_pending_ = false;
+  bool failed_ = false;
+};
+
+// ServerConn echoes everything; at the client's end of stream it flushes and
+// closes, and is freed once its socket is closed.
+class ServerConn final : public ReadyHandler {
+ public:
+  ServerConn(Harness* harness, ReactorState* state, std::unique_ptr<SecureConnection> conn)
+      : harness_(harness), state_(state), conn_(std::move(conn)) {}
+
+  void Start() { conn_->Start(this); }
+
+  void OnData(absl::Span<uint8_t> data, BufferLease&) override {
+    absl::Span<const uint8_t> rest = data;
+    if (pending_.empty()) {
+      absl::StatusOr<size_t> n = conn_->Write(rest);
+      if (!n.ok()) return;  // OnEnd reports it
+      rest.remove_prefix(*n);
+      if (rest.empty()) return;
+    }
+    // Back-pressure: keep what the connection did not take, in order.
+    pending_.insert(pending_.end(), rest.begin(), rest.end());
+  }
+
+  void OnWritable() override { Push(); }
+
+  void OnEnd(const absl::Status& status) override {
+    if (!status.ok()) {
+      if (!harness_->aborting()) harness_->Error(absl::StrCat("server: ", status.ToString()));
+      harness_->RemoveServer(this);  // destroys this
+      return;
+    }
+    ended_ = true;
+    Push();  // closes once everything is echoed; may destroy this
+  }
+
+  // Finished returns true once the socket is closed (or the connection failed).
+  bool Finished() const { return conn_->fd() < 0 || !conn_->status().ok(); }
+  bool failed() const { return !conn_->status().ok(); }
+  std::string error() const { return conn_->status().ToString(); }
+  ReactorState* state() const { return state_; }
+
+  size_t index = 0;  // in state_->servers
+
+ private:
+  void Push() {
+    while (pending_sent_ < pending_.size()) {
+      absl::StatusOr<size_t> n =
+          conn_->Write(absl::MakeConstSpan(pending_).subspan(pending_sent_));
+      if (!n.ok() || *n == 0) return;
+      pending_sent_ += *n;
+    }
+    std::vector<uint8_t>().swap(pending_);  // idle servers hold nothing
+    pending_sent_ = 0;
+    if (ended_) CloseAndDrain();
+  }
+
+  void CloseAndDrain() {
+    if (closing_) return;
+    closing_ = true;
+    conn_->Close();
+    if (Finished()) {
+      harness_->RemoveServer(this);  // destroys this
+      return;
+    }
+    state_->draining.push_back(this);
+  }
+
+  Harness* harness_;
+  ReactorState* state_;
+  std::unique_ptr<SecureConnection> conn_;
+  std::vector<uint8_t> pending_;
+  size_t pending_sent_ = 0;
+  bool ended_ = false;
+  bool closing_ = false;
+};
+
+// ---------------------------------------------------------------------------
+
+// MakeLeaf issues an X25519 leaf credential for `name` under `root`.
+absl::StatusOr<std::shared_ptr<const WorkloadCredential>> MakeLeaf(const SigningKey& root,
+                                                                 absl::string_view name) {
+  SecretArray<32> private_key;
+  CertificateParams params;
+  params.kind = handshake::LEAF;
+  X25519_keypair(params.public_key.data(), private_key.data());
+  params.subject = std::string(name);
+  params.not_before = absl::Now() - absl::Hours(1);
+  params.not_after = absl::Now() + absl::Hours(25);  // a day-long soak fits
+  params.serial = 1;
+  absl::StatusOr<std::string> cert = IssueCertificate(root, params);
+  if (!cert.ok()) return cert.status();
+  return WorkloadCredential::Create({*std::move(cert)}, private_key.span());
+}
+
+Harness::~Harness() {
+  if (listener_) listener_->Close();
+  if (dialer_) dialer_->Close();
+  if (group_) {
+    (void)group_->RunOnAllAndWait([&](Reactor& r) { state(r).timer.reset(); });
+    DestroyConnections();
+    group_->Shutdown();
+  }
+  listener_.reset();
+  dialer_.reset();
+  if (pair_listener_ >= 0) close(pair_listener_);
+}
+
+absl::Status Harness::Init(int threads) {
+  ReactorGroupOptions group_options;
+  group_options.threads = static_cast<size_t>(threads);
+  absl::StatusOr<std::unique_ptr<ReactorGroup>> group =
+      ReactorGroup::Create(std::move(group_options));
+  if (!group.ok()) return group.status();
+  group_ = *std::move(group);
+  absl::StatusOr<std::unique_ptr<BufferPool>> pool = BufferPool::Create({});
+  if (!pool.ok()) return pool.status();
+  pool_ = *std::move(pool);
+  absl::StatusOr<std::unique_ptr<StoragePool>> storage = StoragePool::Create();
+  if (!storage.ok()) return storage.status();
+  storage_ = *std::move(storage);
+  resources_.read_pool = pool_.get();
+  resources_.storage = storage_.get();
+
+  for (size_t i = 0; i < group_->size(); ++i) {
+    states_.push_back(std::make_unique<ReactorState>());
+    states_.back()->reactor = &group_->reactor(i);
+    states_.back()->rng = Rng(0x5eed0000 + i);
+  }
+  absl::Status timers = absl::OkStatus();
+  std::mutex timers_mu;
+  absl::Status ran = group_->RunOnAllAndWait([&](Reactor& r) {
+    ReactorState& st = state(r);
+    absl::StatusOr<std::unique_ptr<ReactorEvent>> timer =
+        ReactorEvent::CreateTimer(r, [this, &st](short) { Tick(st); });
+    absl::Status s = timer.ok() ? (*timer)->Add(kTick) : timer.status();
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lock(timers_mu);
+      timers = s;
+      return;
+    }
+    st.timer = *std::move(timer);
+    st.last_tick = SteadyClock::now();
+  });
+  if (!ran.ok()) return ran;
+  if (!timers.ok()) return timers;
+
+  absl::StatusOr<SocketAddress> loopback = ParseSocketAddress("127.0.0.1:0");
+  if (!loopback.ok()) return loopback.status();
+  if (fixed_key_) {
+    absl::StatusOr<int> fd = ListenTcp(*loopback);
+    if (!fd.ok()) return fd.status();
+    pair_listener_ = *fd;
+    return absl::OkStatus();
+  }
+
+  // The PKI: one root, a leaf for each side.
+  absl::StatusOr<SigningKey> root = SigningKey::Generate("stress-root");
+  if (!root.ok()) return root.status();
+  auto server_leaf = MakeLeaf(*root, kServerName);
+  if (!server_leaf.ok()) return server_leaf.status();
+  auto client_leaf = MakeLeaf(*root, kClientName);
+  if (!client_leaf.ok()) return client_leaf.status();
+  absl::StatusOr<std::shared_ptr<CertificateVerifier>> verifier =
+      CertificateVerifier::Create({TrustRoot::FromSigningKey(*root)});
+  if (!verifier.ok()) return verifier.status();
+  auto server_config = std::make_shared<HandshakerConfig>();
+  server_config->credential = *server_leaf;
+  server_config->verifier = *verifier;
+  server_config->accepted_client_identities.push_back(Identity{kClientName, {}});
+  auto client_config = std::make_shared<HandshakerConfig>();
+  client_config->credential = *client_leaf;
+  client_config->verifier = *verifier;
+  client_params_.target_identities.push_back(Identity{kServerName, {}});
+
+  dial_limiter_ = std::make_unique<HandshakeLimiter>(kHandshakeConcurrency);
+  accept_limiter_ = std::make_unique<HandshakeLimiter>(kHandshakeConcurrency);
+  ListenOptions listen_options;
+  listen_options.resources = &resources_;
+  listen_options.limiter = accept_limiter_.get();
+  absl::StatusOr<std::unique_ptr<SecureListener>> listener = SecureListener::Listen(
+      *group_, "127.0.0.1:0", server_config, std::move(listen_options),
+      [this](Reactor& r, absl::StatusOr<EstablishedConnection> outcome) {
+        if (!outcome.ok()) {
+          if (!aborting()) Error(absl::StrCat("accept: ", outcome.status().ToString()));
+          return;
+        }
+        if (outcome->context.peer_service_account() != kClientName) {
+          Error(absl::StrCat("accept: peer is '", outcome->context.peer_service_account(), "'"));
+          return;
+        }
+        AddServer(r, std::move(outcome->connection));
+      });
+  if (!listener.ok()) return listener.status();
+  listener_ = *std::move(listener);
+  address_ = listener_->address().ToString();
+  DialerOptions dial_options;
+  dial_options.resources = &resources_;
+  dial_options.limiter = dial_limiter_.get();
+  absl::StatusOr<std::unique_ptr<SecureDialer>> dialer =
+      SecureDialer::Create(*group_, client_config, dial_options);
+  if (!dialer.ok()) return dialer.status();
+  dialer_ = *std::move(dialer);
+  return absl::OkStatus();
+}
+
+void Harness::Error(const std::string& what) {
+  errors_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(errors_mu_);
+  if (first_errors_.size() < kMaxReportedErrors) first_errors_.push_back(what);
+}
+
+bool Harness::HasMoreWork(const Slot& slot) const {
+  if (!load_running()) return false;
+  if (config_.duration > absl::ZeroDuration()) return SteadyClock::now() < deadline_;
+  return slot.remaining > 0;
+}
+
+void Harness::Open(Slot* slot) {
+  if (fixed_key_) {
+    OpenFixed(slot);
+    return;
+  }
+  dialer_->Dial(
+      address_, client_params_,
+      [this, slot](Reactor& r, absl::StatusOr<EstablishedConnection> outcome) {
+        if (!outcome.ok()) {
+          OpenFailed(slot, outcome.status());
+          return;
+        }
+        if (outcome->context.peer_service_account() != kServerName) {
+          OpenFailed(slot, absl::PermissionDeniedError(absl::StrCat(
+                               "peer is '", outcome->context.peer_service_account(), "'")));
+          return;
+        }
+        Established(r, slot, std::move(outcome->connection));
+      },
+      slot->id);
+}
+
+void Harness::OpenFixed(Slot* slot) {
+  absl::StatusOr<std::pair<int, int>> fds;
+  {
+    std::lock_guard<std::mutex> lock(pair_mu_);
+    fds = ConnectedTcpPair(pair_listener_);
+  }
+  if (!fds.ok()) {
+    OpenFailed(slot, fds.status());
+    return;
+  }
+  UniqueFd client_fd(fds->first), server_fd(fds->second);
+  std::array<uint8_t, kFixedKeySize> key;
+  RAND_bytes(key.data(), key.size());
+  absl::StatusOr<RecordProtector> client_protector =
+      RecordProtector::Create(RecordProtocol::kAes128GcmRekey, Side::kClient, key);
+  absl::StatusOr<RecordProtector> server_protector =
+      RecordProtector::Create(RecordProtocol::kAes128GcmRekey, Side::kServer, key);
+  OPENSSL_cleanse(key.data(), key.size());
+  if (!client_protector.ok() || !server_protector.ok()) {
+    OpenFailed(slot, client_protector.ok() ? server_protector.status()
+                                           : client_protector.status());
+    return;
+  }
+  // The two ends on different reactors (when there are several), so every
+  // message crosses threads, as it would between processes.
+  Reactor& rc = group_->Pick(slot->id);
+  Reactor& rs = group_->reactor((rc.index() + 1) % group_->size());
+  rs.Post([this, &rs, fd = std::move(server_fd),
+           protector = *std::move(server_protector)]() mutable {
+    absl::StatusOr<std::unique_ptr<SecureConnection>> conn =
+        SecureConnection::Create(rs, fd.Release(), std::move(protector), &resources_);
+    if (!conn.ok()) {
+      if (!aborting()) Error(absl::StrCat("server: ", conn.status().ToString()));
+      return;
+    }
+    AddServer(rs, *std::move(conn));
+  });
+  const bool posted = rc.Post([this, &rc, slot, fd = std::move(client_fd),
+                               protector = *std::move(client_protector)]() mutable {
+    absl::StatusOr<std::unique_ptr<SecureConnection>> conn =
+        SecureConnection::Create(rc, fd.Release(), std::move(protector), &resources_);
+    if (!conn.ok()) {
+      OpenFailed(slot, conn.status());
+      return;
+    }
+    Established(rc, slot, *std::move(conn));
+  });
+  if (!posted) OpenFailed(slot, absl::CancelledError("reactor shutting down"));
+}
+
+void Harness::Established(Reactor& reactor, Slot* slot, std::unique_ptr<SecureConnection> conn) {
+  if (aborting()) return;  // dropped: the connection closes
+  ReactorState& st = state(reactor);
+  slot->client = std::make_unique<ClientConn>(this, slot, &st, std::move(conn));
+  ClientConn* client = slot->client.get();
+  client->Start();
+  opens_done_.fetch_add(1, std::memory_order_release);
+  if (load_running()) {
+    st.reopened.Add(1);
+    client->SendNext();
+  }
+}
+
+void Harness::OpenFailed(Slot* slot, const absl::Status& status) {
+  if (aborting()) return;
+  Error(absl::StrCat("open ", slot->id, ": ", status.ToString()));
+  opens_done_.fetch_add(1, std::memory_order_release);
+  SlotDone();
+}
+
+void Harness::AddServer(Reactor& reactor, std::unique_ptr<SecureConnection> conn) {
+  if (aborting()) return;  // dropped: the connection closes
+  ReactorState& st = state(reactor);
+  auto server = std::make_unique<ServerConn>(this, &st, std::move(conn));
+  ServerConn* raw = server.get();
+  raw->index = st.servers.size();
+  st.servers.push_back(std::move(server));
+  servers_live_.fetch_add(1, std::memory_order_relaxed);
+  raw->Start();
+}
+
+void Harness::RemoveServer(ServerConn* server) {
+  ReactorState& st = *server->state();
+  const size_t i = server->index;
+  std::unique_ptr<ServerConn> doomed = std::move(st.servers[i]);
+  if (i + 1 != st.servers.size()) {
+    st.servers[i] = std::move(st.servers.back());
+    st.servers[i]->index = i;
+  }
+  st.servers.pop_back();
+  servers_live_.fetch_sub(1, std::memory_order_relaxed);
+}  // doomed dies here
+
+void Harness::ClientEnded(Slot* slot, bool reopen) {
+  slot->client.reset();
+  if (reopen && !aborting()) {
+    Open(slot);
+    return;
+  }
+  SlotDone();
+}
+
+void Harness::SlotDone() { slots_done_.fetch_add(1, std::memory_order_release); }
+
+void Harness::Tick(ReactorState& st) {
+  const SteadyClock::time_point now = SteadyClock::now();
+  const double elapsed_s = std::chrono::duration<double>(now - st.last_tick).count();
+  st.last_tick = now;
+  if (load_running() && config_.churn_per_s > 0) Churn(st, elapsed_s);
+  // Free the server ends whose last bytes have gone out.
+  for (size_t i = st.draining.size(); i-- > 0;) {
+    ServerConn* server = st.draining[i];
+    if (!server->Finished()) continue;
+    st.draining[i] = st.draining.back();
+    st.draining.pop_back();
+    if (server->failed() && !aborting()) Error(absl::StrCat("server: ", server->error()));
+    RemoveServer(server);
+  }
+  (void)st.timer->Add(kTick);
+}
+
+void Harness::Churn(ReactorState& st, double elapsed_s) {
+  st.churn_credit += config_.churn_per_s / static_cast<double>(states_.size()) * elapsed_s;
+  while (st.churn_credit >= 1) {
+    st.churn_credit -= 1;
+    ClientConn* victim = nullptr;
+    for (int attempt = 0; attempt < kChurnAttemptsPerClose && !st.clients.empty(); ++attempt) {
+      ClientConn* c = st.clients[st.rng.Uniform(0, st.clients.size() - 1)];
+      if (c->Churnable()) {
+        victim = c;
+        break;
+      }
+    }
+    if (victim == nullptr) {
+      st.churn_credit = 0;  // nothing to churn now; do not save up a burst
+      return;
+    }
+    victim->Churn();
+  }
+}
+
+uint64_t Harness::TotalMessages() const {
+  uint64_t n = 0;
+  for (const auto& st : states_) n += st->messages.Get();
+  return n;
+}
+
+bool Harness::WaitFor(absl::FunctionRef<bool()> done, absl::FunctionRef<uint64_t()> progress,
+                      absl::FunctionRef<void()> on_poll) {
+  uint64_t last = progress();
+  absl::Time last_change = absl::Now();
+  while (!done()) {
+    absl::SleepFor(kPoll);
+    on_poll();
+    const uint64_t now = progress();
+    if (now != last) {
+      last = now;
+      last_change = absl::Now();
+    } else if (absl::Now() - last_change > kStallTimeout) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Harness::DestroyConnections() {
+  (void)group_->RunOnAllAndWait([&](Reactor& r) {
+    ReactorState& st = state(r);
+    // Each client removes itself from st.clients as it dies.
+    while (!st.clients.empty()) st.clients.back()->slot()->client.reset();
+    st.draining.clear();
+    servers_live_.fetch_sub(st.servers.size(), std::memory_order_relaxed);
+    st.servers.clear();
+  });
+}
+
+void Harness::Abort() {
+  aborting_.store(true, std::memory_order_release);
+  load_running_.store(false, std::memory_order_release);
+  if (listener_) listener_->Close();
+  if (dialer_) dialer_->Close();
+  DestroyConnections();
+}
+
+RunResult Harness::Run(const RunConfig& config, bool show_progress) {
+  RunResult result;
+  config_ = config;
+  slots_.clear();
+  slots_.resize(static_cast<size_t>(config.conns));
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].id = static_cast<uint32_t>(i);
+    slots_[i].remaining = config.messages;
+    slots_[i].rng = Rng(config.seed * 0x100000001b3ULL + i);
+  }
+  (void)group_->RunOnAllAndWait([&](Reactor& r) {
+    ReactorState& st = state(r);
+    st.latency.Clear();
+    st.messages.Reset();
+    st.bytes_verified.Reset();
+    st.reopened.Reset();
+    st.churn_credit = 0;
+  });
+  opens_done_ = 0;
+  slots_done_ = 0;
+  const uint64_t errors_before = errors_.load();
+  const uint64_t n = slots_.size();
+
+  // Setup: every connection open before the load starts, at most
+  // kSetupWindow being opened at a time.
+  const absl::Time setup_start = absl::Now();
+  {
+    std::unique_ptr<ProgressLine> progress;
+    if (show_progress) {
+      progress = std::make_unique<ProgressLine>(fixed_key_ ? "opened" : "handshook",
+                                                "connections", n);
+    }
+    uint64_t issued = 0;
+    auto opened = [&] { return opens_done_.load(std::memory_order_acquire); };
+    const bool ok = WaitFor(
+        [&] {
+          while (issued < n && issued - opened() < kSetupWindow) Open(&slots_[issued++]);
+          return opened() == n;
+        },
+        opened, [&] {
+          if (progress) progress->Update(opened());
+        });
+    if (progress) progress->Finish();
+    if (!ok) {
+      Error(absl::StrCat("setup stalled: ", opened(), " of ", n, " connections opened"));
+      result.aborted = true;
+    }
+  }
+  result.setup_s = absl::ToDoubleSeconds(absl::Now() - setup_start);
+
+  // Load: start every client at once; wait for every slot to finish.
+  if (!result.aborted) {
+    const uint64_t total_messages =
+        config.duration > absl::ZeroDuration() ? 0 : n * static_cast<uint64_t>(config.messages);
+    std::unique_ptr<ProgressLine> progress;
+    if (show_progress) {
+      progress = total_messages > 0
+                     ? std::make_unique<ProgressLine>("echoed", "messages", total_messages)
+                     : std::make_unique<ProgressLine>(
+                           "ran", "seconds",
+                           static_cast<uint64_t>(absl::ToInt64Seconds(config.duration)));
+    }
+    const absl::Time load_start = absl::Now();
+    deadline_ = SteadyClock::now() + absl::ToChronoNanoseconds(config.duration);
+    load_running_.store(true, std::memory_order_release);
+    (void)group_->RunOnAllAndWait([&](Reactor& r) {
+      ReactorState& st = state(r);
+      st.last_tick = SteadyClock::now();
+      const std::vector<ClientConn*> clients = st.clients;
+      for (ClientConn* c : clients) c->SendNext();
+    });
+    const bool ok = WaitFor(
+        [&] { return slots_done_.load(std::memory_order_acquire) == n; },
+        [&] { return TotalMessages() + slots_done_.load(); },
+        [&] {
+          if (!progress) return;
+          progress->Update(total_messages > 0
+                               ? TotalMessages()
+                               : static_cast<uint64_t>(
+                                     absl::ToInt64Seconds(absl::Now() - load_start)));
+        });
+    result.load_s = absl::ToDoubleSeconds(absl::Now() - load_start);
+    load_running_.store(false, std::memory_order_release);
+    if (progress) progress->Finish();
+    if (!ok) {
+      Error(absl::StrCat("load stalled: ", slots_done_.load(), " of ", n,
+                         " connections finished"));
+      result.aborted = true;
+    }
+  }
+  // Every client is gone; the server ends must close too.
+  if (!result.aborted) {
+    const absl::Time drain_start = absl::Now();
+    while (servers_live_.load() > 0 && absl::Now() - drain_start < kDrainTimeout) {
+      absl::SleepFor(kPoll);
+    }
+    if (servers_live_.load() > 0) {
+      Error(absl::StrCat(servers_live_.load(), " server connections still open ",
+                         absl::FormatDuration(kDrainTimeout), " after their clients finished"));
+    }
+  }
+  if (result.aborted) Abort();
+  DestroyConnections();
+
+  LatencyHistogram latency;
+  std::mutex merge_mu;  // the reactors run the merge at the same time
+  (void)group_->RunOnAllAndWait([&](Reactor& r) {
+    std::lock_guard<std::mutex> lock(merge_mu);
+    ReactorState& st = state(r);
+    latency.Merge(st.latency);
+    result.messages += st.messages.Get();
+    result.bytes_verified += st.bytes_verified.Get();
+    result.reopened += st.reopened.Get();
+  });
+  result.p50_us = latency.Percentile(0.50) / 1000;
+  result.p99_us = latency.Percentile(0.99) / 1000;
+  result.errors = errors_.load() - errors_before;
+  if (config.duration <= absl::ZeroDuration() && !result.aborted &&
+      result.messages != n * static_cast<uint64_t>(config.messages)) {
+    // Every failure above is already counted; this only catches a miscount.
+    if (result.errors == 0) {
+      Error(absl::StrCat(result.messages, " messages echoed, ",
+                         n * static_cast<uint64_t>(config.messages), " expected"));
+      result.errors = 1;
+    }
+  }
+  return result;
+}
+
+void Harness::Trim() {
+  (void)group_->RunOnAllAndWait([&](Reactor&) {
+    pool_->Trim();
+    storage_->Trim();
+  });
+  pool_->Trim();
+  storage_->Trim();
+  malloc_trim(0);
+}
+
+// ---------------------------------------------------------------------------
+
+// RaiseFdLimit raises RLIMIT_NOFILE to its hard limit; false if that is
+// still below `need`.
+bool RaiseFdLimit(rlim_t need, rlim_t* got) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  *got = rl.rlim_cur;
+  return rl.rlim_cur >= need;
+}
+
+std::string Mib(size_t bytes) { return absl::StrFormat("%.1f MiB", bytes / kMiB); }
+
+// DashesToUnderscores rewrites "--churn-per-s=5" as "--churn_per_s=5" (the
+// name part only), so flags may be spelled either way; Abseil knows only the
+// underscore names.
+std::vector<char*> DashesToUnderscores(int argc, char** argv, std::vector<std::string>& storage) {
+  storage.assign(argv, argv + argc);
+  std::vector<char*> out;
+  for (std::string& arg : storage) {
+    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+      const size_t end = std::min(arg.find('='), arg.size());
+      std::replace(arg.begin() + 2, arg.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+    }
+    out.push_back(arg.data());
+  }
+  return out;
+}
+
+// Main parses the flags, warms up, runs the load and reports.
+int Main(int argc, char** argv) {
+  std::vector<std::string> arg_storage;
+  std::vector<char*> args = DashesToUnderscores(argc, argv, arg_storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  RunConfig config;
+  config.conns = absl::GetFlag(FLAGS_conns);
+  const int threads = absl::GetFlag(FLAGS_threads);
+  config.messages = absl::GetFlag(FLAGS_messages);
+  const int duration_s = absl::GetFlag(FLAGS_duration_s);
+  config.duration = absl::Seconds(duration_s);
+  const int min_size = absl::GetFlag(FLAGS_min_size);
+  const int max_size = absl::GetFlag(FLAGS_max_size);
+  config.churn_per_s = absl::GetFlag(FLAGS_churn_per_s);
+  config.seed = absl::GetFlag(FLAGS_seed);
+  const int margin_mb = absl::GetFlag(FLAGS_rss_margin_mb);
+  const bool fixed_key = absl::GetFlag(FLAGS_fixed_key);
+  if (config.conns < 1 || config.conns > kMaxConns || threads < 1 ||
+      static_cast<size_t>(threads) > kMaxReactorThreads || config.messages < 1 ||
+      config.messages > kMaxMessages || duration_s < 0 || duration_s > kMaxDurationS ||
+      min_size < 1 || max_size < min_size || max_size > kMaxMessageSize ||
+      !(config.churn_per_s >= 0 && config.churn_per_s <= kMaxChurnPerS) || margin_mb < 0) {
+    std::fprintf(stderr,
+                 "stress: need 1 <= --conns <= %d, 1 <= --threads <= %zu, 1 <= --messages <= %d, "
+                 "0 <= --duration-s <= %d, 1 <= --min-size <= --max-size <= %d, "
+                 "0 <= --churn-per-s <= %.0f, --rss-margin-mb >= 0\n",
+                 kMaxConns, kMaxReactorThreads, kMaxMessages, kMaxDurationS, kMaxMessageSize,
+                 kMaxChurnPerS);
+    return 2;
+  }
+  config.min_size = static_cast<size_t>(min_size);
+  config.max_size = static_cast<size_t>(max_size);
+  rlim_t fd_limit = 0;
+  const rlim_t fds_needed = 2 * static_cast<rlim_t>(config.conns) + kFdHeadroom;
+  if (!RaiseFdLimit(fds_needed, &fd_limit)) {
+    std::fprintf(stderr, "stress: %d connections need %llu descriptors; the limit is %llu\n",
+                 config.conns, static_cast<unsigned long long>(fds_needed),
+                 static_cast<unsigned long long>(fd_limit));
+    return 2;
+  }
+
+  const size_t rss_initial = CurrentRssBytes();
+  std::vector<uint8_t> pattern(config.max_size + kPatternExtra);
+  Rng pattern_rng(config.seed);
+  for (size_t i = 0; i < pattern.size(); i += 8) {
+    const uint64_t v = pattern_rng.Next();
+    std::memcpy(pattern.data() + i, &v, std::min<size_t>(8, pattern.size() - i));
+  }
+  Harness harness(fixed_key, std::move(pattern));
+  if (absl::Status s = harness.Init(threads); !s.ok()) {
+    std::fprintf(stderr, "stress: setup failed: %s\n", s.ToString().c_str());
+    return 1;
+  }
+
+  // Warm-up: one connection per reactor, a few messages, no churn.
+  RunConfig warmup = config;
+  warmup.conns = threads;
+  warmup.messages = 2;
+  warmup.duration = absl::ZeroDuration();
+  warmup.churn_per_s = 0;
+  const RunResult warm = harness.Run(warmup, /*show_progress=*/false);
+  harness.Trim();
+  const size_t rss_start = CurrentRssBytes();
+  const int64_t heap_start = TakeHeapSnapshot().live_bytes;
+
+  std::printf("stress: %d connections on %d reactor threads, %s, messages of %zu..%zu bytes, "
+              "churn %.0f/s, %s\n",
+              config.conns, threads,
+              duration_s > 0 ? absl::StrCat(duration_s, " s of load").c_str()
+                             : absl::StrCat(config.messages, " messages each").c_str(),
+              config.min_size, config.max_size, config.churn_per_s,
+              fixed_key ? "fixed keys" : "full handshakes");
+  std::fflush(stdout);
+  RunResult r = warm.errors > 0 ? warm : harness.Run(config, /*show_progress=*/true);
+  const BufferPoolStats pool = harness.pool_stats();
+  harness.Trim();
+  const size_t rss_after = CurrentRssBytes();
+  const int64_t heap_after = TakeHeapSnapshot().live_bytes;
+  const size_t peak_rss = PeakRssBytes();
+  const double margin = margin_mb * kMiB;
+  const bool rss_ok = static_cast<double>(rss_after) <= static_cast<double>(rss_start) + margin;
+  const double messages_per_s = r.load_s > 0 ? r.messages / r.load_s : 0;
+
+  TablePrinter table({"metric", "value"});
+  auto row = [&](std::string name, std::string value) { (void)table.AddRow({name, value}); };
+  row("setup", absl::StrFormat("%.2f s (%.0f connections/s)", r.setup_s,
+                               r.setup_s > 0 ? config.conns / r.setup_s : 0));
+  row("load", absl::StrFormat("%.2f s", r.load_s));
+  row("messages", absl::StrCat(r.messages));
+  row("messages/s", absl::StrFormat("%.0f", messages_per_s));
+  row("round trip p50", absl::StrFormat("%.0f us", r.p50_us));
+  row("round trip p99", absl::StrFormat("%.0f us", r.p99_us));
+  row("bytes verified", absl::StrFormat("%d (%.1f MiB)", r.bytes_verified,
+                                        r.bytes_verified / kMiB));
+  row("connections reopened", absl::StrCat(r.reopened));
+  row("errors", absl::StrCat(r.errors));
+  row("pool high water", absl::StrFormat("%d buffers (%s)", pool.high_water_outstanding,
+                                         Mib(pool.high_water_outstanding * pool.buffer_size)));
+  row("RSS before warm-up", Mib(rss_initial));
+  row("RSS at start", Mib(rss_start));
+  row("peak RSS", Mib(peak_rss));
+  row("RSS after", Mib(rss_after));
+  row("heap live start -> after",
+      absl::StrFormat("%s -> %s", Mib(static_cast<size_t>(std::max<int64_t>(heap_start, 0))),
+                      Mib(static_cast<size_t>(std::max<int64_t>(heap_after, 0)))));
+  table.Print(stdout);
+  std::printf("RSS after - start = %+.1f MiB (margin %d MiB): %s\n",
+              (static_cast<double>(rss_after) - static_cast<double>(rss_start)) / kMiB,
+              margin_mb, rss_ok ? "PASS" : "FAIL");
+  std::printf("errors: %llu: %s\n", static_cast<unsigned long long>(r.errors),
+              r.errors == 0 ? "PASS" : "FAIL");
+  for (const std::string& e : harness.first_errors()) std::fprintf(stderr, "stress: %s\n", e.c_str());
+
+  const std::string json_path = absl::GetFlag(FLAGS_json);
+  if (!json_path.empty()) {
+    JsonResults json;
+    JsonRow out;
+    out.AddInt("conns", config.conns)
+        .AddDouble("messages_per_s", messages_per_s)
+        .AddDouble("p50_us", r.p50_us)
+        .AddDouble("p99_us", r.p99_us)
+        .AddUint("bytes_verified", r.bytes_verified)
+        .AddUint("errors", r.errors)
+        .AddUint("peak_rss_bytes", peak_rss)
+        .AddUint("pool_high_water", pool.high_water_outstanding)
+        .AddUint("rss_after_bytes", rss_after)
+        .AddUint("rss_start_bytes", rss_start)
+        .AddUint("messages", r.messages)
+        .AddUint("reopened", r.reopened)
+        .AddBool("rss_within_margin", rss_ok);
+    json.Add(std::move(out));
+    if (absl::Status s = json.WriteToFile(json_path); !s.ok()) {
+      std::fprintf(stderr, "stress: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
+  return r.errors == 0 && rss_ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace alts::bench
+
+int main(int argc, char** argv) { return alts::bench::Main(argc, argv); }
