@@ -169,14 +169,64 @@ void SecureConnection::UpdateInterest() {
     if (WantRead()) want |= EV_READ;
     if (write_head_ != nullptr) want |= EV_WRITE;
   }
-  if (want == registered_events_) return;
-  event_base* base = event_get_base(&event_);
-  if (registered_events_ != 0) event_del(&event_);
-  registered_events_ = want;
-  if (want != 0) {
+  // The timer: the partial frame's deadline while one is incomplete
+  // (absolute, so trickled bytes do not extend it), else the idle timeout
+  // (which the persistent event restarts on every activity).
+  const ConnectionOptions& options = resources_->options;
+  if (partial_held_ == 0) {
+    partial_deadline_ = absl::InfiniteFuture();
+  } else if (partial_deadline_ == absl::InfiniteFuture() &&
+             options.partial_frame_timeout != absl::InfiniteDuration()) {
+    partial_deadline_ = absl::Now() + options.partial_frame_timeout;
+  }
+  absl::Time deadline = want != 0 ? partial_deadline_ : absl::InfiniteFuture();
+  const bool idle = want != 0 && deadline == absl::InfiniteFuture() &&
+                    options.idle_timeout != absl::InfiniteDuration();
+  if (idle) deadline = absl::InfinitePast();  // marks "idle timer armed"
+
+  if (want != registered_events_) {
+    event_base* base = event_get_base(&event_);
+    if (registered_events_ != 0) event_del(&event_);
+    registered_events_ = want;
+    armed_deadline_ = absl::InfiniteFuture();
+    if (want == 0) return;
     event_assign(&event_, base, fd_, static_cast<short>(want | EV_PERSIST),
                  &SecureConnection::OnEvent, this);
     event_add(&event_, nullptr);
+  }
+  // A persistent event restarts its timeout (now + the interval it was
+  // added with) whenever it fires, which is right for the idle timer but
+  // would let trickled bytes push a partial frame's deadline out: while a
+  // frame is incomplete, re-arm with what is left after every dispatch.
+  const bool partial_timer = deadline != absl::InfiniteFuture() && !idle;
+  if (want == 0 || (deadline == armed_deadline_ && !partial_timer)) return;
+  // Only the timer changes: event_add on a pending event reschedules it and
+  // event_remove_timer drops it, neither touching epoll.
+  armed_deadline_ = deadline;
+  if (deadline == absl::InfiniteFuture()) {
+    event_remove_timer(&event_);
+    return;
+  }
+  const absl::Duration wait = idle ? options.idle_timeout
+                                   : std::max(deadline - absl::Now(), absl::ZeroDuration());
+  timeval tv = absl::ToTimeval(wait);
+  event_add(&event_, &tv);
+}
+
+void SecureConnection::HandleTimeout() {
+  if (!status_.ok()) return;
+  if (partial_held_ > 0 && partial_deadline_ != absl::InfiniteFuture()) {
+    if (absl::Now() < partial_deadline_) return;  // re-armed below
+    Fail(absl::DeadlineExceededError(absl::StrCat(
+        "frame not completed within ",
+        absl::FormatDuration(resources_->options.partial_frame_timeout), " (", partial_held_,
+        " of ", partial_frame_size_ ? absl::StrCat(partial_frame_size_) : std::string("?"),
+        " bytes arrived)")));
+    return;
+  }
+  if (resources_->options.idle_timeout != absl::InfiniteDuration()) {
+    Fail(absl::DeadlineExceededError(absl::StrCat(
+        "idle for ", absl::FormatDuration(resources_->options.idle_timeout))));
   }
 }
 
@@ -189,6 +239,7 @@ void SecureConnection::OnEvent(evutil_socket_t, short what, void* arg) {
   auto* self = static_cast<SecureConnection*>(arg);
   bool alive = true;
   self->alive_ = &alive;
+  if (what & EV_TIMEOUT) self->HandleTimeout();
   if (what & EV_WRITE) {
     self->HandleWritable();
     if (!alive) return;
@@ -251,6 +302,7 @@ void SecureConnection::OnWake() {
 }
 
 void SecureConnection::FinishDispatch() {
+  UpdateInterest();  // partial-frame deadline started or ended during the dispatch
   if (end_reported_ || handler_ == nullptr || !started_) return;
   if (!status_.ok() || read_ended_) {
     end_reported_ = true;
@@ -280,7 +332,9 @@ void SecureConnection::HandleReadable() {
 
 bool SecureConnection::ReadOnce() {
   const size_t cap = read_buffer_size();
-  if (partial_ && partial_frame_size_ > cap) return ReadIntoAssembly();
+  // Until a buffer's worth of a large frame has arrived, reads go through a
+  // leased buffer like any other; after that, straight into the storage.
+  if (partial_ && partial_frame_size_ > cap && partial_held_ >= cap) return ReadIntoAssembly();
 
   BufferLease lease;
   uint8_t* buf;
@@ -347,10 +401,17 @@ bool SecureConnection::ReadOnce() {
 }
 
 bool SecureConnection::ReadIntoAssembly() {
-  // A frame larger than a read buffer: read straight into storage sized to it.
+  // A frame larger than a read buffer, of which at least a buffer's worth
+  // has arrived: read straight into its storage, growing the storage with
+  // what arrives (see StashPartial).
+  if (partial_held_ == partial_.size()) {
+    BufferLease old = std::move(partial_);
+    if (!StashPartial(old.data(), partial_held_, partial_frame_size_)) return false;
+  }
+  const size_t room = std::min<size_t>(partial_.size(), partial_frame_size_) - partial_held_;
   ssize_t n;
   do {
-    n = recv(fd_, partial_.data() + partial_held_, partial_frame_size_ - partial_held_, 0);
+    n = recv(fd_, partial_.data() + partial_held_, room, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
@@ -364,7 +425,7 @@ bool SecureConnection::ReadIntoAssembly() {
     return false;
   }
   partial_held_ += static_cast<uint32_t>(n);
-  if (partial_held_ < partial_frame_size_) return true;
+  if (partial_held_ < partial_frame_size_) return static_cast<size_t>(n) == room;
   BufferLease source = std::move(partial_);
   size_t held = partial_held_;
   partial_held_ = 0;
@@ -407,6 +468,12 @@ bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lea
     Fail(std::move(error));
     return false;
   }
+  if (pending_frame > resources_->options.max_frame_size_in) {
+    Fail(absl::ResourceExhaustedError(absl::StrCat(
+        "peer announced a frame of ", pending_frame, " bytes; this connection accepts at most ",
+        resources_->options.max_frame_size_in)));
+    return false;
+  }
   const size_t leftover = total - off;
   const bool keep_in_pinned =
       in_pinned && leftover > 0 && pending_frame <= read_buffer_size();
@@ -428,9 +495,16 @@ bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lea
 }
 
 bool SecureConnection::StashPartial(const uint8_t* bytes, size_t size, size_t frame_size) {
-  // Frames larger than a read buffer are assembled in storage sized to the
-  // whole frame; smaller ones keep only what has arrived.
-  const size_t want = frame_size > read_buffer_size() ? frame_size : size;
+  // Storage is sized to what has arrived (rounded up to a class; classes
+  // grow 4x, so growing costs at most a third more copying). A frame larger
+  // than a read buffer gets storage for all of it once kAssembleWholeFrameAt
+  // bytes are in: a peer that announces a large frame and trickles it holds
+  // little, a real large frame is copied about 10% more than once.
+  size_t want = size;
+  if (frame_size > read_buffer_size()) {
+    want = size >= kAssembleWholeFrameAt ? frame_size
+                                         : std::min(frame_size, std::max(size + 1, 2 * size));
+  }
   partial_ = resources_->storage->Acquire(want);
   if (!partial_) {
     Fail(absl::ResourceExhaustedError(
@@ -512,6 +586,9 @@ absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plainte
   if (accepted < plaintext.size()) write_blocked_notify_ = true;
   Flush();
   if (!status_.ok()) return status_;
+  if (resources_->options.idle_timeout != absl::InfiniteDuration() && accepted > 0) {
+    armed_deadline_ = absl::InfiniteFuture() - absl::Nanoseconds(1);  // writing is activity
+  }
   UpdateInterest();
   if (write_blocked_notify_ && !waiting_for_buffer_ && pending_write_ <= high_water / 2) {
     // Everything went out already, so no write event will fire: owe the

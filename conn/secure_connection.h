@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
 #include "conn/buffer_pool.h"
@@ -42,11 +43,30 @@ inline constexpr size_t kDefaultMaxReadsPerWakeup = 8;
 // to make us buffer before the connection exists).
 inline constexpr size_t kMaxInitialBytes = kMaxFrameSize;
 
+// kAssembleWholeFrameAt: bytes of a frame larger than a read buffer that
+// must have arrived before storage for the whole frame is set aside (until
+// then storage grows with what arrived; see StashPartial).
+inline constexpr size_t kAssembleWholeFrameAt = 64 * 1024;
+
 // ConnectionOptions tunes a SecureConnection.
 struct ConnectionOptions {
   ReadBufferPolicy read_policy = ReadBufferPolicy::kOnDemand;
   size_t write_high_water = kDefaultWriteHighWater;
   size_t max_reads_per_wakeup = kDefaultMaxReadsPerWakeup;
+  // max_frame_size_in caps the frames this connection accepts (whole frame,
+  // length field included; at most kMaxFrameSize, the protocol's limit). A
+  // frame announcing more is refused as soon as its length field is in
+  // (kResourceExhausted), before anything is allocated for it, so a server
+  // can bound what one peer makes it hold for a partial frame.
+  size_t max_frame_size_in = kMaxFrameSize;
+  // partial_frame_timeout: once a frame has started arriving it must be
+  // complete within this time, counted from its first byte (a peer sending
+  // one byte a second cannot hold storage forever). kDeadlineExceeded.
+  absl::Duration partial_frame_timeout = absl::Seconds(30);
+  // idle_timeout closes a connection with no traffic either way for this
+  // long (kDeadlineExceeded). Infinite by default: idle connections are
+  // cheap here, and many protocols keep them on purpose.
+  absl::Duration idle_timeout = absl::InfiniteDuration();
 };
 
 // ConnectionResources are shared by many connections and must outlive them.
@@ -168,6 +188,9 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   WriteChunk* NewChunk();
   void FreeChunk(WriteChunk* chunk);
   void MaybeFinishClose();
+  // HandleTimeout fails the connection if its partial-frame deadline or
+  // idle timeout has passed.
+  void HandleTimeout();
   // Fail records the first error, closes the socket and frees buffers; the
   // handler hears of it (OnEnd) from the next top-level dispatch.
   void Fail(absl::Status status);
@@ -193,6 +216,11 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   uint32_t partial_held_ = 0;
   // Wire size of the incomplete frame once its length field is in, else 0.
   uint32_t partial_frame_size_ = 0;
+  // When the incomplete frame must be complete (partial_frame_timeout after
+  // its first byte); absl::InfiniteFuture() when no frame is incomplete.
+  absl::Time partial_deadline_ = absl::InfiniteFuture();
+  // The timeout the event is armed with (to re-arm only on change).
+  absl::Time armed_deadline_ = absl::InfiniteFuture();
   WriteChunk* write_head_ = nullptr;
   WriteChunk* write_tail_ = nullptr;
   size_t pending_write_ = 0;

@@ -19,6 +19,12 @@
 namespace alts {
 namespace {
 
+ReactorGroupOptions GroupOptions(size_t threads) {
+  ReactorGroupOptions options;
+  options.threads = threads;
+  return options;
+}
+
 #ifdef ALTS_SANITIZER_BUILD
 constexpr int kPairs = 600;  // sanitizers make every byte ~10x dearer
 #else
@@ -117,7 +123,7 @@ class Endpoint : public ReadyHandler {
 
 TEST(ManyConnectionsTest, TwoThousandPairsOnTwoReactors) {
   RaiseFdLimit();
-  auto group = ReactorGroup::Create({.threads = 2});
+  auto group = ReactorGroup::Create(GroupOptions(2));
   ASSERT_TRUE(group.ok());
   auto pool = BufferPool::Create({});
   auto storage = StoragePool::Create();

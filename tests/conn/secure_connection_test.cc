@@ -450,6 +450,93 @@ TEST_F(SecureConnectionTest, HandlerMayDestroyTheConnectionInsideCallbacks) {
   RunUntil([&] { return ch.end_calls == 1; });
 }
 
+TEST_F(SecureConnectionTest, SlowlorisFrameIsClosedAtItsDeadlineHoldingLittle) {
+  ConnectionOptions options;
+  options.partial_frame_timeout = absl::Milliseconds(300);
+  MakePools(BufferPoolOptions(), options);
+  auto [a, b] = SocketPair();
+  Collector sh;
+  Wrap(b, Side::kServer, &sh);
+  // A header announcing a 1 MiB frame, then a byte every 20 ms.
+  const uint8_t header[] = {0x00, 0x00, 0x10, 0x00, 0x06, 0x00, 0x00, 0x00};
+  WriteAllRaw(a, header);
+  size_t max_storage = 0;
+  const absl::Time start = absl::Now();
+  while (sh.end_calls == 0 && absl::Now() - start < absl::Seconds(5)) {
+    const uint8_t byte = 0x42;
+    (void)!write(a, &byte, 1);
+    (void)reactor_->RunUntil([&] { return sh.end_calls > 0; }, absl::Milliseconds(20));
+    max_storage = std::max(max_storage, storage_->OutstandingBytes());
+    EXPECT_EQ(pool_->stats().outstanding, 0u);
+  }
+  ASSERT_EQ(sh.end_calls, 1);
+  EXPECT_EQ(sh.end_status.code(), absl::StatusCode::kDeadlineExceeded) << sh.end_status;
+  EXPECT_THAT(sh.end_status.message(), HasSubstr("frame not completed"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  // Storage was sized to the bytes that arrived, not to the announced MiB.
+  EXPECT_LE(max_storage, 1024u);
+  close(a);
+}
+
+TEST_F(SecureConnectionTest, TrickledFrameWithinTheDeadlineIsDelivered) {
+  ConnectionOptions options;
+  options.partial_frame_timeout = absl::Seconds(5);
+  MakePools(BufferPoolOptions(), options);
+  RecordProtector sender = MakeProtector(Side::kClient);
+  auto [a, b] = SocketPair();
+  Collector sh;
+  Wrap(b, Side::kServer, &sh);
+  const std::vector<uint8_t> msg = RandomBytes(60, 16);
+  std::vector<uint8_t> frame = Seal(sender, msg);
+  for (uint8_t byte : frame) {
+    WriteAllRaw(a, absl::MakeConstSpan(&byte, 1));
+    (void)reactor_->RunUntil([] { return false; }, absl::Milliseconds(2));
+  }
+  RunUntil([&] { return sh.received.size() == msg.size(); });
+  EXPECT_EQ(sh.received, msg);
+  EXPECT_EQ(sh.end_calls, 0);
+  close(a);
+}
+
+TEST_F(SecureConnectionTest, FrameAboveThePerConnectionCapIsRefusedAtItsHeader) {
+  ConnectionOptions options;
+  options.max_frame_size_in = 64 * 1024;
+  MakePools(BufferPoolOptions(), options);
+  auto [a, b] = SocketPair();
+  Collector sh;
+  Wrap(b, Side::kServer, &sh);
+  const uint8_t header[] = {0x00, 0x00, 0x02, 0x00, 0x06, 0x00, 0x00, 0x00};  // 128 KiB
+  WriteAllRaw(a, header);
+  RunUntil([&] { return sh.end_calls == 1; });
+  EXPECT_EQ(sh.end_status.code(), absl::StatusCode::kResourceExhausted) << sh.end_status;
+  EXPECT_EQ(storage_->OutstandingBytes(), 0u);
+  close(a);
+}
+
+TEST_F(SecureConnectionTest, IdleTimeoutClosesSilentConnectionsOnly) {
+  ConnectionOptions options;
+  options.idle_timeout = absl::Milliseconds(300);
+  MakePools(BufferPoolOptions(), options);
+  auto [a, b] = SocketPair();
+  auto [c, d] = SocketPair();
+  Collector ah, bh, ch, dh;
+  SecureConnection* busy = Wrap(a, Side::kClient, &ah);
+  Wrap(b, Side::kServer, &bh);
+  Wrap(c, Side::kClient, &ch);
+  Wrap(d, Side::kServer, &dh);
+  const absl::Time start = absl::Now();
+  // Keep one pair busy (client writes every 50 ms); leave the other silent.
+  while (absl::Now() - start < absl::Milliseconds(800)) {
+    ASSERT_TRUE(busy->Write(RandomBytes(10, 17)).ok());
+    (void)reactor_->RunUntil([] { return false; }, absl::Milliseconds(50));
+  }
+  EXPECT_EQ(ch.end_calls, 1);
+  EXPECT_EQ(ch.end_status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(ch.end_status.message(), HasSubstr("idle"));
+  EXPECT_EQ(ah.end_calls, 0) << ah.end_status;  // writing keeps the writer alive
+  EXPECT_EQ(bh.end_calls, 0) << bh.end_status;  // reading keeps the reader alive
+}
+
 // Keeper takes the lease it is handed (zero-copy consumer).
 class Keeper : public Collector {
  public:

@@ -22,6 +22,12 @@
 namespace alts {
 namespace {
 
+ReactorGroupOptions GroupOptions(size_t threads) {
+  ReactorGroupOptions options;
+  options.threads = threads;
+  return options;
+}
+
 // Echo keeps echoing until EOF, then closes.
 class Echo : public ReadyHandler {
  public:
@@ -84,7 +90,7 @@ class Client : public ReadyHandler {
 class SecureListenerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    group_ = std::move(*ReactorGroup::Create({.threads = 2}));
+    group_ = std::move(*ReactorGroup::Create(GroupOptions(2)));
     pool_ = std::move(*BufferPool::Create({}));
     storage_ = std::move(*StoragePool::Create());
     resources_.read_pool = pool_.get();

@@ -19,6 +19,12 @@
 namespace alts {
 namespace {
 
+ReactorGroupOptions GroupOptions(size_t threads) {
+  ReactorGroupOptions options;
+  options.threads = threads;
+  return options;
+}
+
 std::vector<uint8_t> Key() {
   std::vector<uint8_t> key(44);
   for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(255 - i);
@@ -43,7 +49,7 @@ std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
 class EchoServer : public ReadyHandler {
  public:
   EchoServer(int fd, const ConnectionResources* resources) {
-    auto group = ReactorGroup::Create({.threads = 1});
+    auto group = ReactorGroup::Create(GroupOptions(1));
     EXPECT_TRUE(group.ok());
     group_ = std::move(*group);
     Reactor& r = group_->reactor(0);

@@ -12,6 +12,12 @@
 namespace alts {
 namespace {
 
+ReactorGroupOptions GroupOptions(size_t threads) {
+  ReactorGroupOptions options;
+  options.threads = threads;
+  return options;
+}
+
 class Counter : public WakeNode {
  public:
   void OnWake() override {
@@ -23,7 +29,7 @@ class Counter : public WakeNode {
 };
 
 TEST(WakeQueueTest, WakeFromAnotherThreadRunsOnTheReactorThread) {
-  auto group = ReactorGroup::Create({.threads = 1});
+  auto group = ReactorGroup::Create(GroupOptions(1));
   ASSERT_TRUE(group.ok());
   Reactor& r = (*group)->reactor(0);
   Counter node;
@@ -40,7 +46,7 @@ TEST(WakeQueueTest, WakeFromAnotherThreadRunsOnTheReactorThread) {
 }
 
 TEST(WakeQueueTest, RepeatedCrossThreadWakesAllArrive) {
-  auto group = ReactorGroup::Create({.threads = 2});
+  auto group = ReactorGroup::Create(GroupOptions(2));
   ASSERT_TRUE(group.ok());
   constexpr int kNodes = 64;
   std::vector<Counter> nodes(kNodes);
