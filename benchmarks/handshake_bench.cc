@@ -103,8 +103,7 @@ ABSL_FLAG(double, seconds, 2.0,
 ABSL_FLAG(std::string, transport, "both",
           "Socket pairs to handshake over: 'socketpair' (AF_UNIX), 'tcp' (127.0.0.1) "
           "or 'both'.");
-ABSL_FLAG(std::string, json, "",
-          "Also write the results as JSON to this path ('-' for stdout).");
+ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this path ('-' for stdout).");
 ABSL_FLAG(std::vector<std::string>, modes, {},
           "Comma-separated modes to run (e.g. for a profiler); empty runs them all.");
 
@@ -207,7 +206,9 @@ absl::Status WaitFd(int fd, short events) {
 enum class Transport { kSocketpair, kTcp };
 
 // TransportName returns the name used in flags, the table and JSON.
-const char* TransportName(Transport t) { return t == Transport::kSocketpair ? "socketpair" : "tcp"; }
+const char* TransportName(Transport t) {
+  return t == Transport::kSocketpair ? "socketpair" : "tcp";
+}
 
 // FdPair is one connection's two ends, both non-blocking.
 struct FdPair {
@@ -392,10 +393,9 @@ absl::Status CheckAltsResults(const HandshakeResult& client, const HandshakeResu
         "', server saw '", server.peer_identity.service_account, "'"));
   }
   if (client.resumed != expect_resumed || server.resumed != expect_resumed) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("expected a ", expect_resumed ? "resumed" : "full", " handshake; client ",
-                     client.resumed ? "resumed" : "full", ", server ",
-                     server.resumed ? "resumed" : "full"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "expected a ", expect_resumed ? "resumed" : "full", " handshake; client ",
+        client.resumed ? "resumed" : "full", ", server ", server.resumed ? "resumed" : "full"));
   }
   return absl::OkStatus();
 }
@@ -464,9 +464,8 @@ class AltsMode final : public HandshakeMode {
             absl::StrCat(name_, ": the warm ", side, " verifier had ", misses, " cache misses"));
       }
       if (kind_ == AltsKind::kResumed && hits + misses != 0) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(name_, ": the ", side, " verified ", hits + misses,
-                         " chains in resumed handshakes"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            name_, ": the ", side, " verified ", hits + misses, " chains in resumed handshakes"));
       }
     }
     return absl::OkStatus();
@@ -648,8 +647,7 @@ class ReactorMode final : public HandshakeMode {
           *reactor_, (is_client ? pair.client : pair.server).Release(),
           is_client ? Side::kClient : Side::kServer, is_client ? configs_.client : configs_.server,
           is_client ? configs_.client_params : HandshakeParams{}, &resources_,
-          /*limiter=*/nullptr,
-          [&outcomes, i](absl::StatusOr<EstablishedConnection> outcome) {
+          /*limiter=*/nullptr, [&outcomes, i](absl::StatusOr<EstablishedConnection> outcome) {
             outcomes[i] = std::move(outcome);
           });
       if (!driver.ok()) return driver.status();
@@ -663,9 +661,9 @@ class ReactorMode final : public HandshakeMode {
       EstablishedConnection& established = **outcomes[i];
       const char* expected = i == 0 ? kServerAccount : kClientAccount;
       if (established.context.peer_service_account() != expected || established.resumed) {
-        return absl::UnauthenticatedError(
-            absl::StrCat("unexpected outcome: peer '", established.context.peer_service_account(),
-                         "', resumed ", established.resumed));
+        return absl::UnauthenticatedError(absl::StrCat("unexpected outcome: peer '",
+                                                       established.context.peer_service_account(),
+                                                       "', resumed ", established.resumed));
       }
       handlers_[i].received.clear();
       handlers_[i].ended = false;
@@ -702,7 +700,8 @@ class ReactorMode final : public HandshakeMode {
     absl::StatusOr<size_t> accepted = connections_[from]->Write(plaintext);
     if (!accepted.ok()) return accepted.status();
     if (*accepted != plaintext.size()) {
-      return absl::ResourceExhaustedError("a 32-byte write was cut short");
+      return absl::ResourceExhaustedError(
+          absl::StrCat("a ", plaintext.size(), "-byte write was cut short"));
     }
     CollectingHandler& receiver = handlers_[to];
     absl::Status status = reactor_->RunUntil(
@@ -769,8 +768,8 @@ class TlsMode final : public HandshakeMode {
         if (last[i].status == TlsStatus::kDone) {
           done[i] = true;
         } else if (!last[i].would_block()) {
-          return absl::InternalError(absl::StrCat(i == 0 ? "client" : "server",
-                                                  " TLS handshake: ", last[i].error));
+          return absl::InternalError(
+              absl::StrCat(i == 0 ? "client" : "server", " TLS handshake: ", last[i].error));
         }
       }
       if (done[0] && done[1]) break;
@@ -778,10 +777,9 @@ class TlsMode final : public HandshakeMode {
       size_t count = 0;
       for (int i = 0; i < 2; ++i) {
         if (done[i]) continue;
-        p[count++] = pollfd{fds[i], static_cast<short>(last[i].status == TlsStatus::kWantRead
-                                                           ? POLLIN
-                                                           : POLLOUT),
-                            0};
+        p[count++] = pollfd{
+            fds[i], static_cast<short>(last[i].status == TlsStatus::kWantRead ? POLLIN : POLLOUT),
+            0};
       }
       if (absl::Status s = WaitFds(absl::MakeSpan(p, count)); !s.ok()) return s;
     }
@@ -878,10 +876,11 @@ struct Stats {
 // `seconds` (and at least one), adding to `stats`. Stops at the first failure.
 void RunSlot(HandshakeMode& mode, PairFactory& factory, double seconds, uint64_t& counter,
              Stats& stats) {
-  using Clock = std::chrono::steady_clock;
-  const Clock::time_point slot_start = Clock::now();
-  const Clock::time_point slot_end =
-      slot_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  using SteadyClock = std::chrono::steady_clock;
+  const SteadyClock::time_point slot_start = SteadyClock::now();
+  const SteadyClock::time_point slot_end =
+      slot_start +
+      std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(seconds));
   do {
     absl::StatusOr<FdPair> pair = factory.Make();
     if (!pair.ok()) {
@@ -890,9 +889,9 @@ void RunSlot(HandshakeMode& mode, PairFactory& factory, double seconds, uint64_t
     }
     const HeapSnapshot heap_before = TakeHeapSnapshot();
     const double cpu_before = ThreadCpuSeconds();
-    const Clock::time_point before = Clock::now();
+    const SteadyClock::time_point before = SteadyClock::now();
     const absl::Status status = mode.RunOne(*pair, counter++);
-    const Clock::time_point after = Clock::now();
+    const SteadyClock::time_point after = SteadyClock::now();
     const double cpu_after = ThreadCpuSeconds();
     const HeapSnapshot heap_after = TakeHeapSnapshot();
     mode.Teardown();
@@ -904,8 +903,8 @@ void RunSlot(HandshakeMode& mode, PairFactory& factory, double seconds, uint64_t
     stats.handshake_seconds += std::chrono::duration<double>(after - before).count();
     stats.cpu_seconds += cpu_after - cpu_before;
     stats.allocations += Diff(heap_before, heap_after).allocations;
-  } while (Clock::now() < slot_end);
-  stats.total_seconds += std::chrono::duration<double>(Clock::now() - slot_start).count();
+  } while (SteadyClock::now() < slot_end);
+  stats.total_seconds += std::chrono::duration<double>(SteadyClock::now() - slot_start).count();
 }
 
 // RunTransport measures every mode over `transport`, interleaved in
@@ -929,8 +928,9 @@ std::vector<Stats> RunTransport(Transport transport,
     absl::StatusOr<FdPair> pair = factory->Make();
     absl::Status status = pair.ok() ? modes[i]->RunOne(*pair, counter++) : pair.status();
     modes[i]->Teardown();
-    if (!status.ok()) stats[i].AddError(absl::Status(status.code(), absl::StrCat(
-                                            "warm-up: ", status.message())));
+    if (!status.ok()) {
+      stats[i].AddError(absl::Status(status.code(), absl::StrCat("warm-up: ", status.message())));
+    }
     modes[i]->StartMeasuring();
   }
   for (int round = 0; round < kRounds; ++round) {
@@ -1022,8 +1022,9 @@ int Main(int argc, char** argv) {
   }
   if (transport_flag == "tcp" || transport_flag == "both") transports.push_back(Transport::kTcp);
   if (transports.empty() || !(seconds > 0)) {
-    std::fprintf(stderr, "handshake_bench: --seconds must be positive and --transport one of "
-                         "socketpair, tcp, both\n");
+    std::fprintf(stderr,
+                 "handshake_bench: --seconds must be positive and --transport one of "
+                 "socketpair, tcp, both\n");
     return 2;
   }
   const std::vector<std::string> wanted = absl::GetFlag(FLAGS_modes);
@@ -1041,7 +1042,8 @@ int Main(int argc, char** argv) {
                  (!alts.ok() ? alts.status() : tls.status()).ToString().c_str());
     return 1;
   }
-  absl::StatusOr<std::vector<std::unique_ptr<HandshakeMode>>> modes = MakeModes(*alts, *tls, wanted);
+  absl::StatusOr<std::vector<std::unique_ptr<HandshakeMode>>> modes =
+      MakeModes(*alts, *tls, wanted);
   if (!modes.ok()) {
     std::fprintf(stderr, "handshake_bench: %s\n", modes.status().ToString().c_str());
     return 1;
@@ -1064,13 +1066,13 @@ int Main(int argc, char** argv) {
     errors += s.errors;
     const double us = s.handshakes > 0 ? s.handshake_seconds * 1e6 / s.handshakes : 0;
     const double cpu_us = s.handshakes > 0 ? s.cpu_seconds * 1e6 / s.handshakes : 0;
-    (void)table.AddRow({TransportName(s.transport), s.mode, absl::StrCat(s.handshakes),
-                        absl::StrFormat("%.0f", s.PerSecond()), absl::StrFormat("%.1f", us),
-                        absl::StrFormat("%.1f", cpu_us),
-                        absl::StrFormat("%.0f", s.PerSecondWithSetup()),
-                        HeapAccountingActive() ? absl::StrFormat("%.1f", s.AllocationsPerHandshake())
-                                               : std::string("-"),
-                        absl::StrCat(s.errors)});
+    (void)table.AddRow(
+        {TransportName(s.transport), s.mode, absl::StrCat(s.handshakes),
+         absl::StrFormat("%.0f", s.PerSecond()), absl::StrFormat("%.1f", us),
+         absl::StrFormat("%.1f", cpu_us), absl::StrFormat("%.0f", s.PerSecondWithSetup()),
+         HeapAccountingActive() ? absl::StrFormat("%.1f", s.AllocationsPerHandshake())
+                                : std::string("-"),
+         absl::StrCat(s.errors)});
     JsonRow row;
     row.AddString("mode", s.mode)
         .AddString("transport", TransportName(s.transport))
@@ -1081,10 +1083,15 @@ int Main(int argc, char** argv) {
         .AddUint("errors", s.errors);
     json.Add(std::move(row));
   }
-  std::printf("handshake_bench: client and server in one thread, %.2f s per mode and transport "
-              "in %d interleaved rounds; hs/s and us/hs exclude socket setup and close\n",
-              seconds, kRounds);
+  std::printf(
+      "handshake_bench: client and server in one thread, %.2f s per mode and transport "
+      "in %d interleaved rounds; hs/s and us/hs exclude socket setup and close\n",
+      seconds, kRounds);
   table.Print(stdout);
+  std::printf(
+      "alts_full, alts_full_reactor: verifiers with cache capacity 0, both chains "
+      "verified every time; alts_full_cached: warm verified-chain cache; alts_resumed: "
+      "ticket from the previous handshake\n");
   std::printf("ratios (handshakes per second; CPU: per thread CPU second):\n");
   for (Transport transport : transports) {
     PrintRatio(all, transport, "alts_full", 1.5);
