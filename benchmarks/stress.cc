@@ -20,14 +20,19 @@
 // Reported: messages/s over the load phase (all connections are open before
 // it starts), p50/p99 round-trip latency, bytes verified, errors, peak RSS,
 // the read pool's high-water mark (BufferPoolStats::high_water_outstanding),
-// and RSS at the start and after the run. Errors are every verification
+// and RSS at the start and after the run. Latency percentiles are read from
+// a histogram with buckets at most ~3% wide. Errors are every verification
 // failure, every unexpected connection or handshake error and every
 // connection that ended before its work was done; there must be none. "Start"
 // is measured after a warm-up run of one connection per reactor (so one-time
 // lazy initialisation is not charged to the load); "after" once every
 // connection is closed and destroyed and the pools and the allocator are
 // trimmed. After - start must stay within --rss-margin-mb: the check prints
-// PASS or FAIL. The program exits 1 if there were errors or the margin was
+// PASS or FAIL. What remains after a healthy run is a few MiB that does not
+// grow with run length or churn: libevent's per-descriptor tables, which grow
+// to the highest fd number seen and never shrink, and the allocator pages
+// they pin (heap live bytes, printed alongside, show it is not per-connection
+// state). The program exits 1 if there were errors or the margin was
 // exceeded, 2 for bad flags.
 //
 // --duration-s=S is the long (soak) version: instead of a fixed number of
@@ -42,12 +47,11 @@
 // --churn_per_s). Progress goes to stderr; results to stdout (and --json).
 
 #include <malloc.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <openssl/curve25519.h>
 #include <openssl/mem.h>
 #include <openssl/rand.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -172,6 +176,7 @@ constexpr size_t kFixedKeySize = 44;
 class Rng {
  public:
   explicit Rng(uint64_t seed = 0) : state_(seed) {}
+  // Next returns the next 64 random bits.
   uint64_t Next() {
     uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -190,18 +195,22 @@ class Rng {
 // percentiles cost a fixed ~10 KiB per thread whatever the run length.
 class LatencyHistogram {
  public:
+  // Record counts one sample.
   void Record(uint64_t ns) {
     ++counts_[Index(ns)];
     ++total_;
   }
+  // Merge adds another histogram's samples.
   void Merge(const LatencyHistogram& other) {
     for (size_t i = 0; i < kBuckets; ++i) counts_[i] += other.counts_[i];
     total_ += other.total_;
   }
+  // Clear forgets every sample.
   void Clear() {
     counts_.fill(0);
     total_ = 0;
   }
+  // total returns the number of samples.
   uint64_t total() const { return total_; }
   // Percentile returns the middle of the bucket holding quantile q (0..1) in
   // nanoseconds; 0 without samples.
@@ -252,6 +261,7 @@ class UniqueFd {
   ~UniqueFd() {
     if (fd_ >= 0) close(fd_);
   }
+  // Release gives the descriptor up to the caller.
   int Release() { return std::exchange(fd_, -1); }
 
  private:
@@ -262,8 +272,13 @@ class UniqueFd {
 // thread while running: a relaxed atomic without a locked add.
 class Counter {
  public:
-  void Add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  // Add adds n; only the owning thread calls it.
+  void Add(uint64_t n) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  // Get returns the value (any thread).
   uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+  // Reset zeroes the counter while its thread is quiescent.
   void Reset() { v_.store(0, std::memory_order_relaxed); }
 
  private:
@@ -332,31 +347,51 @@ class Harness {
       : fixed_key_(fixed_key), pattern_(std::move(pattern)) {}
   ~Harness();
 
+  // Init starts `threads` reactors with their timers, the pools, and either
+  // the PKI, listener and dialer or (fixed keys) a plain loopback listener.
+  // Returns the first failure.
   absl::Status Init(int threads);
+  // Run opens config.conns connections, runs the load and closes them all,
+  // counting every failure in RunResult::errors. Call from the main thread,
+  // one run at a time; a stalled run aborts (RunResult::aborted) and leaves
+  // the harness unable to run again.
   RunResult Run(const RunConfig& config, bool show_progress);
   // Trim returns cached memory: every reactor's pool caches, the depots, and
   // the allocator's free pages.
   void Trim();
+  // pool_stats returns the read pool's counters.
   BufferPoolStats pool_stats() const { return pool_->stats(); }
+  // first_errors returns the first kMaxReportedErrors error messages.
   std::vector<std::string> first_errors() {
     std::lock_guard<std::mutex> lock(errors_mu_);
     return first_errors_;
   }
 
-  // Called by connections, on their reactor threads.
+  // The rest is called by connections, on their reactor threads.
+
+  // Error counts one error and keeps its message if it is among the first.
   void Error(const std::string& what);
+  // aborting returns true once a stalled run is being torn down: failures
+  // are then expected and not counted.
   bool aborting() const { return aborting_.load(std::memory_order_acquire); }
+  // load_running returns true between the start of the load and its end.
   bool load_running() const { return load_running_.load(std::memory_order_acquire); }
+  // HasMoreWork returns true if `slot` should send another message.
   bool HasMoreWork(const Slot& slot) const;
+  // TakeMessage charges one message to `slot`.
   void TakeMessage(Slot& slot) {
     if (config_.duration <= absl::ZeroDuration()) --slot.remaining;
   }
+  // config returns the current run's workload.
   const RunConfig& config() const { return config_; }
+  // pattern returns the random bytes every message is a slice of.
   absl::Span<const uint8_t> pattern() const { return pattern_; }
+  // state returns the state of reactor `r`.
   ReactorState& state(Reactor& r) { return *states_[r.index()]; }
   // ClientEnded is the last thing a client connection does: it destroys the
   // connection and reopens the slot or finishes it.
   void ClientEnded(Slot* slot, bool reopen);
+  // RemoveServer destroys a server end (on its reactor thread).
   void RemoveServer(ServerConn* server);
 
  private:
@@ -428,7 +463,9 @@ class ClientConn final : public ReadyHandler {
     state_->clients.pop_back();
   }
 
+  // Start starts reading.
   void Start() { conn_->Start(this); }
+  // slot returns the slot this connection works for.
   Slot* slot() const { return slot_; }
 
   // SendNext starts the next message, or closes if the slot's work is done.
@@ -468,8 +505,8 @@ class ClientConn final : public ReadyHandler {
                         in_flight_ ? size_ - received_ : 0, " expected"));
       return;
     }
-    if (std::memcmp(data.data(), harness_->pattern().data() + offset_ + received_,
-                    data.size()) != 0) {
+    if (std::memcmp(data.data(), harness_->pattern().data() + offset_ + received_, data.size()) !=
+        0) {
       Fail(absl::StrCat("client ", slot_->id, ": echo differs from what was sent within bytes ",
                         received_, "..", received_ + data.size(), " of ", size_));
       return;
@@ -478,8 +515,7 @@ class ClientConn final : public ReadyHandler {
     if (received_ < size_) return;
     in_flight_ = false;
     state_->latency.Record(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start_)
-            .count()));
+        std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start_).count()));
     state_->messages.Add(1);
     state_->bytes_verified.Add(size_);
     if (!closing_) SendNext();
@@ -550,6 +586,7 @@ class ServerConn final : public ReadyHandler {
   ServerConn(Harness* harness, ReactorState* state, std::unique_ptr<SecureConnection> conn)
       : harness_(harness), state_(state), conn_(std::move(conn)) {}
 
+  // Start starts reading.
   void Start() { conn_->Start(this); }
 
   void OnData(absl::Span<uint8_t> data, BufferLease&) override {
@@ -578,17 +615,20 @@ class ServerConn final : public ReadyHandler {
 
   // Finished returns true once the socket is closed (or the connection failed).
   bool Finished() const { return conn_->fd() < 0 || !conn_->status().ok(); }
+  // failed returns true if the connection ended with an error.
   bool failed() const { return !conn_->status().ok(); }
+  // error returns the connection's status as text.
   std::string error() const { return conn_->status().ToString(); }
+  // state returns the state of the reactor this end lives on.
   ReactorState* state() const { return state_; }
 
-  size_t index = 0;  // in state_->servers
+  // index is this end's position in state()->servers.
+  size_t index = 0;
 
  private:
   void Push() {
     while (pending_sent_ < pending_.size()) {
-      absl::StatusOr<size_t> n =
-          conn_->Write(absl::MakeConstSpan(pending_).subspan(pending_sent_));
+      absl::StatusOr<size_t> n = conn_->Write(absl::MakeConstSpan(pending_).subspan(pending_sent_));
       if (!n.ok() || *n == 0) return;
       pending_sent_ += *n;
     }
@@ -621,7 +661,7 @@ class ServerConn final : public ReadyHandler {
 
 // MakeLeaf issues an X25519 leaf credential for `name` under `root`.
 absl::StatusOr<std::shared_ptr<const WorkloadCredential>> MakeLeaf(const SigningKey& root,
-                                                                 absl::string_view name) {
+                                                                   absl::string_view name) {
   SecretArray<32> private_key;
   CertificateParams params;
   params.kind = handshake::LEAF;
@@ -799,24 +839,23 @@ void Harness::OpenFixed(Slot* slot) {
       RecordProtector::Create(RecordProtocol::kAes128GcmRekey, Side::kServer, key);
   OPENSSL_cleanse(key.data(), key.size());
   if (!client_protector.ok() || !server_protector.ok()) {
-    OpenFailed(slot, client_protector.ok() ? server_protector.status()
-                                           : client_protector.status());
+    OpenFailed(slot, client_protector.ok() ? server_protector.status() : client_protector.status());
     return;
   }
   // The two ends on different reactors (when there are several), so every
   // message crosses threads, as it would between processes.
   Reactor& rc = group_->Pick(slot->id);
   Reactor& rs = group_->reactor((rc.index() + 1) % group_->size());
-  rs.Post([this, &rs, fd = std::move(server_fd),
-           protector = *std::move(server_protector)]() mutable {
-    absl::StatusOr<std::unique_ptr<SecureConnection>> conn =
-        SecureConnection::Create(rs, fd.Release(), std::move(protector), &resources_);
-    if (!conn.ok()) {
-      if (!aborting()) Error(absl::StrCat("server: ", conn.status().ToString()));
-      return;
-    }
-    AddServer(rs, *std::move(conn));
-  });
+  rs.Post(
+      [this, &rs, fd = std::move(server_fd), protector = *std::move(server_protector)]() mutable {
+        absl::StatusOr<std::unique_ptr<SecureConnection>> conn =
+            SecureConnection::Create(rs, fd.Release(), std::move(protector), &resources_);
+        if (!conn.ok()) {
+          if (!aborting()) Error(absl::StrCat("server: ", conn.status().ToString()));
+          return;
+        }
+        AddServer(rs, *std::move(conn));
+      });
   const bool posted = rc.Post([this, &rc, slot, fd = std::move(client_fd),
                                protector = *std::move(client_protector)]() mutable {
     absl::StatusOr<std::unique_ptr<SecureConnection>> conn =
@@ -993,8 +1032,8 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
   {
     std::unique_ptr<ProgressLine> progress;
     if (show_progress) {
-      progress = std::make_unique<ProgressLine>(fixed_key_ ? "opened" : "handshook",
-                                                "connections", n);
+      progress =
+          std::make_unique<ProgressLine>(fixed_key_ ? "opened" : "handshook", "connections", n);
     }
     uint64_t issued = 0;
     auto opened = [&] { return opens_done_.load(std::memory_order_acquire); };
@@ -1003,7 +1042,8 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
           while (issued < n && issued - opened() < kSetupWindow) Open(&slots_[issued++]);
           return opened() == n;
         },
-        opened, [&] {
+        opened,
+        [&] {
           if (progress) progress->Update(opened());
         });
     if (progress) progress->Finish();
@@ -1020,11 +1060,11 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
         config.duration > absl::ZeroDuration() ? 0 : n * static_cast<uint64_t>(config.messages);
     std::unique_ptr<ProgressLine> progress;
     if (show_progress) {
-      progress = total_messages > 0
-                     ? std::make_unique<ProgressLine>("echoed", "messages", total_messages)
-                     : std::make_unique<ProgressLine>(
-                           "ran", "seconds",
-                           static_cast<uint64_t>(absl::ToInt64Seconds(config.duration)));
+      progress =
+          total_messages > 0
+              ? std::make_unique<ProgressLine>("echoed", "messages", total_messages)
+              : std::make_unique<ProgressLine>(
+                    "ran", "seconds", static_cast<uint64_t>(absl::ToInt64Seconds(config.duration)));
     }
     const absl::Time load_start = absl::Now();
     deadline_ = SteadyClock::now() + absl::ToChronoNanoseconds(config.duration);
@@ -1035,22 +1075,20 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
       const std::vector<ClientConn*> clients = st.clients;
       for (ClientConn* c : clients) c->SendNext();
     });
-    const bool ok = WaitFor(
-        [&] { return slots_done_.load(std::memory_order_acquire) == n; },
-        [&] { return TotalMessages() + slots_done_.load(); },
-        [&] {
-          if (!progress) return;
-          progress->Update(total_messages > 0
-                               ? TotalMessages()
-                               : static_cast<uint64_t>(
-                                     absl::ToInt64Seconds(absl::Now() - load_start)));
-        });
+    const bool ok =
+        WaitFor([&] { return slots_done_.load(std::memory_order_acquire) == n; },
+                [&] { return TotalMessages() + slots_done_.load(); },
+                [&] {
+                  if (!progress) return;
+                  progress->Update(total_messages > 0 ? TotalMessages()
+                                                      : static_cast<uint64_t>(absl::ToInt64Seconds(
+                                                            absl::Now() - load_start)));
+                });
     result.load_s = absl::ToDoubleSeconds(absl::Now() - load_start);
     load_running_.store(false, std::memory_order_release);
     if (progress) progress->Finish();
     if (!ok) {
-      Error(absl::StrCat("load stalled: ", slots_done_.load(), " of ", n,
-                         " connections finished"));
+      Error(absl::StrCat("load stalled: ", slots_done_.load(), " of ", n, " connections finished"));
       result.aborted = true;
     }
   }
@@ -1067,6 +1105,7 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
   }
   if (result.aborted) Abort();
   DestroyConnections();
+  std::vector<Slot>().swap(slots_);  // bookkeeping is not what RSS measures
 
   LatencyHistogram latency;
   std::mutex merge_mu;  // the reactors run the merge at the same time
@@ -1202,13 +1241,14 @@ int Main(int argc, char** argv) {
   const size_t rss_start = CurrentRssBytes();
   const int64_t heap_start = TakeHeapSnapshot().live_bytes;
 
-  std::printf("stress: %d connections on %d reactor threads, %s, messages of %zu..%zu bytes, "
-              "churn %.0f/s, %s\n",
-              config.conns, threads,
-              duration_s > 0 ? absl::StrCat(duration_s, " s of load").c_str()
-                             : absl::StrCat(config.messages, " messages each").c_str(),
-              config.min_size, config.max_size, config.churn_per_s,
-              fixed_key ? "fixed keys" : "full handshakes");
+  std::printf(
+      "stress: %d connections on %d reactor threads, %s, messages of %zu..%zu bytes, "
+      "churn %.0f/s, %s\n",
+      config.conns, threads,
+      duration_s > 0 ? absl::StrCat(duration_s, " s of load").c_str()
+                     : absl::StrCat(config.messages, " messages each").c_str(),
+      config.min_size, config.max_size, config.churn_per_s,
+      fixed_key ? "fixed keys" : "full handshakes");
   std::fflush(stdout);
   RunResult r = warm.errors > 0 ? warm : harness.Run(config, /*show_progress=*/true);
   const BufferPoolStats pool = harness.pool_stats();
@@ -1221,6 +1261,7 @@ int Main(int argc, char** argv) {
   const double messages_per_s = r.load_s > 0 ? r.messages / r.load_s : 0;
 
   TablePrinter table({"metric", "value"});
+  (void)table.SetAlign(1, TablePrinter::Align::kLeft);
   auto row = [&](std::string name, std::string value) { (void)table.AddRow({name, value}); };
   row("setup", absl::StrFormat("%.2f s (%.0f connections/s)", r.setup_s,
                                r.setup_s > 0 ? config.conns / r.setup_s : 0));
@@ -1229,8 +1270,8 @@ int Main(int argc, char** argv) {
   row("messages/s", absl::StrFormat("%.0f", messages_per_s));
   row("round trip p50", absl::StrFormat("%.0f us", r.p50_us));
   row("round trip p99", absl::StrFormat("%.0f us", r.p99_us));
-  row("bytes verified", absl::StrFormat("%d (%.1f MiB)", r.bytes_verified,
-                                        r.bytes_verified / kMiB));
+  row("bytes verified",
+      absl::StrFormat("%d (%.1f MiB)", r.bytes_verified, r.bytes_verified / kMiB));
   row("connections reopened", absl::StrCat(r.reopened));
   row("errors", absl::StrCat(r.errors));
   row("pool high water", absl::StrFormat("%d buffers (%s)", pool.high_water_outstanding,
@@ -1244,11 +1285,12 @@ int Main(int argc, char** argv) {
                       Mib(static_cast<size_t>(std::max<int64_t>(heap_after, 0)))));
   table.Print(stdout);
   std::printf("RSS after - start = %+.1f MiB (margin %d MiB): %s\n",
-              (static_cast<double>(rss_after) - static_cast<double>(rss_start)) / kMiB,
-              margin_mb, rss_ok ? "PASS" : "FAIL");
+              (static_cast<double>(rss_after) - static_cast<double>(rss_start)) / kMiB, margin_mb,
+              rss_ok ? "PASS" : "FAIL");
   std::printf("errors: %llu: %s\n", static_cast<unsigned long long>(r.errors),
               r.errors == 0 ? "PASS" : "FAIL");
-  for (const std::string& e : harness.first_errors()) std::fprintf(stderr, "stress: %s\n", e.c_str());
+  for (const std::string& e : harness.first_errors())
+    std::fprintf(stderr, "stress: %s\n", e.c_str());
 
   const std::string json_path = absl::GetFlag(FLAGS_json);
   if (!json_path.empty()) {
