@@ -1274,8 +1274,10 @@ int Main(int argc, char** argv) {
       absl::StrFormat("%d (%.1f MiB)", r.bytes_verified, r.bytes_verified / kMiB));
   row("connections reopened", absl::StrCat(r.reopened));
   row("errors", absl::StrCat(r.errors));
-  row("pool high water", absl::StrFormat("%d buffers (%s)", pool.high_water_outstanding,
-                                         Mib(pool.high_water_outstanding * pool.buffer_size)));
+  row("pool high water",
+      absl::StrFormat("%d buffers of %d bytes (%s); %d allocated in all",
+                      pool.high_water_outstanding, pool.buffer_size,
+                      Mib(pool.high_water_outstanding * pool.buffer_size), pool.allocations));
   row("RSS before warm-up", Mib(rss_initial));
   row("RSS at start", Mib(rss_start));
   row("peak RSS", Mib(peak_rss));
