@@ -10,8 +10,7 @@ namespace {
 TicketContents Contents(absl::Time expiry) {
   TicketContents c;
   for (size_t i = 0; i < 32; ++i) c.resumption_secret.data()[i] = static_cast<uint8_t>(i);
-  c.client_identity.service_account = "client@test";
-  c.client_identity.attributes["k"] = "v";
+  c.client_identity = Identity{"client@test", {{"k", "v"}}};
   c.expiry = expiry;
   c.client_not_after = expiry + absl::Hours(1);
   return c;
