@@ -1092,12 +1092,14 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
       result.aborted = true;
     }
   }
-  // Every client is gone; the server ends must close too.
+  // Every client is gone; the server ends must close too (including any
+  // whose handshake was still finishing when its client closed).
   if (!result.aborted) {
     const absl::Time drain_start = absl::Now();
-    while (servers_live_.load() > 0 && absl::Now() - drain_start < kDrainTimeout) {
-      absl::SleepFor(kPoll);
-    }
+    auto busy = [&] {
+      return servers_live_.load() > 0 || (listener_ && listener_->stats().in_progress > 0);
+    };
+    while (busy() && absl::Now() - drain_start < kDrainTimeout) absl::SleepFor(kPoll);
     if (servers_live_.load() > 0) {
       Error(absl::StrCat(servers_live_.load(), " server connections still open ",
                          absl::FormatDuration(kDrainTimeout), " after their clients finished"));
