@@ -12,8 +12,11 @@
 // Every endpoint, in every mode, has one libevent event registered on the
 // same kind of event_base, as a reactor-driven server would.
 //
+// ALTS connections are set up with real mutual handshakes by default
+// (--setup=fixed_key skips them: a random key per pair).
+//
 //   idle_memory [--conns=N] [--modes=on_demand,pinned,tls13_boringssl]
-//               [--json=PATH]
+//               [--setup=handshake|fixed_key] [--json=PATH]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,12 +40,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "alts/record_protector.h"
+#include "benchmarks/common/bench_pki.h"
 #include "benchmarks/common/heap_accounting.h"
 #include "benchmarks/common/json_writer.h"
 #include "benchmarks/common/progress_line.h"
 #include "benchmarks/common/table_printer.h"
 #include "benchmarks/common/tls_baseline.h"
 #include "conn/buffer_pool.h"
+#include "conn/handshake_driver.h"
 #include "conn/reactor.h"
 #include "conn/secure_connection.h"
 #include "conn/socket_util.h"
@@ -52,6 +57,9 @@
 ABSL_FLAG(int, conns, 2000, "connection pairs (1..9000)");
 ABSL_FLAG(std::string, modes, "on_demand,pinned,tls13_boringssl", "modes to measure");
 ABSL_FLAG(std::string, json, "", "write the results as JSON to this path");
+ABSL_FLAG(std::string, setup, "handshake",
+          "how ALTS connections get their keys: 'handshake' (full mutual ALTS handshakes) or "
+          "'fixed_key' (a random key per pair, no handshake)");
 
 namespace alts::bench {
 namespace {
@@ -119,7 +127,6 @@ Result RunAlts(const std::string& mode, int n) {
     r.error = "setup failed";
     return r;
   }
-  auto wake = WakeQueue::Create((*reactor)->base());
   ConnectionResources resources{pool->get(), storage->get(), {}};
   resources.options.read_policy =
       mode == "pinned" ? ReadBufferPolicy::kPinned : ReadBufferPolicy::kOnDemand;
@@ -136,29 +143,90 @@ Result RunAlts(const std::string& mode, int n) {
   { BufferLease warm = (*pool)->TryAcquire(); }
   const Baseline before = TakeBaseline();
 
-  ProgressLine progress("set up", "connection pairs", static_cast<uint64_t>(n));
-  for (int i = 0; i < n; ++i) {
-    absl::StatusOr<std::pair<int, int>> fds = ConnectedTcpPair(*listener);
-    if (!fds.ok()) {
-      r.error = std::string(fds.status().message());
+  const bool handshake = absl::GetFlag(FLAGS_setup) == "handshake";
+  std::shared_ptr<HandshakerConfig> server_config, client_config;
+  if (handshake) {
+    absl::StatusOr<BenchPki> pki = BenchPki::Create();
+    absl::StatusOr<std::shared_ptr<HandshakerConfig>> sc =
+        pki.ok() ? pki->Config("server@idle-memory") : pki.status();
+    absl::StatusOr<std::shared_ptr<HandshakerConfig>> cc =
+        pki.ok() ? pki->Config("client@idle-memory") : pki.status();
+    if (!sc.ok() || !cc.ok()) {
+      r.error = "credential setup failed";
       return r;
     }
-    uint8_t key[44];
-    RAND_bytes(key, sizeof(key));
-    for (int side = 0; side < 2; ++side) {
-      const Side s = side == 0 ? Side::kClient : Side::kServer;
-      auto protector = RecordProtector::Create(RecordProtocol::kAes128GcmRekey, s, key);
-      auto conn = SecureConnection::Create((*reactor)->base(), wake->get(),
-                                           side == 0 ? fds->first : fds->second,
-                                           std::move(*protector), &resources);
-      if (!conn.ok()) {
-        r.error = std::string(conn.status().message());
+    server_config = *sc;
+    client_config = *cc;
+  } else if (absl::GetFlag(FLAGS_setup) != "fixed_key") {
+    r.error = "--setup must be handshake or fixed_key";
+    return r;
+  }
+  // Handshakes run in batches on the same loop; their drivers are freed
+  // before the measurement.
+  constexpr int kBatch = 64;
+  std::vector<std::unique_ptr<HandshakeDriver>> drivers;
+  drivers.reserve(2 * kBatch);
+
+  ProgressLine progress("set up", "connection pairs", static_cast<uint64_t>(n));
+  for (int batch = 0; batch < n; batch += kBatch) {
+    const int end = std::min(n, batch + kBatch);
+    int pending = 0;
+    for (int i = batch; i < end; ++i) {
+      absl::StatusOr<std::pair<int, int>> fds = ConnectedTcpPair(*listener);
+      if (!fds.ok()) {
+        r.error = std::string(fds.status().message());
         return r;
       }
-      conns[2 * i + side] = std::move(*conn);
-      conns[2 * i + side]->Start(&handlers[2 * i + side]);
+      uint8_t key[44];  // fixed_key: one random key per pair
+      RAND_bytes(key, sizeof(key));
+      for (int side = 0; side < 2; ++side) {
+        const Side s = side == 0 ? Side::kClient : Side::kServer;
+        const int fd = side == 0 ? fds->first : fds->second;
+        std::unique_ptr<SecureConnection>* slot = &conns[2 * i + side];
+        if (!handshake) {
+          auto protector = RecordProtector::Create(RecordProtocol::kAes128GcmRekey, s, key);
+          auto conn = SecureConnection::Create(**reactor, fd, std::move(*protector), &resources);
+          if (!conn.ok()) {
+            r.error = std::string(conn.status().message());
+            return r;
+          }
+          *slot = std::move(*conn);
+          continue;
+        }
+        ++pending;
+        auto driver = HandshakeDriver::Create(
+            **reactor, fd, s, s == Side::kServer ? server_config : client_config,
+            HandshakeParams{}, &resources, /*limiter=*/nullptr,
+            [&, slot](absl::StatusOr<EstablishedConnection> outcome) {
+              --pending;
+              if (!outcome.ok()) {
+                r.error = "handshake failed: " + std::string(outcome.status().message());
+                return;
+              }
+              *slot = std::move(outcome->connection);
+            });
+        if (!driver.ok()) {
+          r.error = std::string(driver.status().message());
+          return r;
+        }
+        drivers.push_back(std::move(*driver));
+      }
     }
-    progress.Update(static_cast<uint64_t>(i + 1));
+    if (pending > 0) {
+      (void)(*reactor)->RunUntil([&] { return pending == 0 || !r.error.empty(); },
+                                 absl::Seconds(60));
+    }
+    drivers.clear();
+    if (!r.error.empty()) return r;
+    if (pending > 0) {
+      r.error = "handshakes did not complete";
+      return r;
+    }
+    for (int i = batch; i < end; ++i) {
+      conns[2 * i]->Start(&handlers[2 * i]);
+      conns[2 * i + 1]->Start(&handlers[2 * i + 1]);
+    }
+    progress.Update(static_cast<uint64_t>(end));
   }
   progress.Finish();
 
@@ -188,7 +256,6 @@ Result RunAlts(const std::string& mode, int n) {
       static_cast<double>((*pool)->stats().outstanding) / (2.0 * n);
   Finish(r, before, 2 * static_cast<size_t>(n));
   conns.clear();
-  wake->reset();
   return r;
 }
 

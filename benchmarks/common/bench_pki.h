@@ -1,0 +1,42 @@
+#ifndef ALTS_BENCHMARKS_COMMON_BENCH_PKI_H_
+#define ALTS_BENCHMARKS_COMMON_BENCH_PKI_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "handshaker/certificate.h"
+#include "handshaker/certificate_verifier.h"
+#include "handshaker/handshaker.h"
+#include "handshaker/workload_credential.h"
+
+namespace alts::bench {
+
+// BenchPki is an in-memory trust root that issues workload credentials, for
+// benchmark programs that set connections up with real handshakes.
+class BenchPki {
+ public:
+  // Create generates a root key. Returns the key generation error, if any.
+  static absl::StatusOr<BenchPki> Create();
+
+  // Credential issues an X25519 leaf for `service_account` directly under
+  // the root, valid from an hour ago for a day.
+  absl::StatusOr<std::shared_ptr<const WorkloadCredential>> Credential(
+      absl::string_view service_account) const;
+
+  // Config returns a handshaker config for `service_account` trusting this
+  // root (verified-chain cache on, default deadline).
+  absl::StatusOr<std::shared_ptr<HandshakerConfig>> Config(
+      absl::string_view service_account) const;
+
+  const SigningKey& root() const { return root_; }
+
+ private:
+  explicit BenchPki(SigningKey root) : root_(std::move(root)) {}
+  SigningKey root_;
+};
+
+}  // namespace alts::bench
+
+#endif  // ALTS_BENCHMARKS_COMMON_BENCH_PKI_H_
