@@ -89,9 +89,7 @@ struct Result {
 };
 
 std::ostream& operator<<(std::ostream& os, const Result& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout:\n"
-            << r.out << "--- stderr:\n"
-            << r.err;
+  return os << "exit " << r.exit_code << "\n--- stdout:\n" << r.out << "--- stderr:\n" << r.err;
 }
 
 // Process is one running program with its stdout and stderr on pipes. The
@@ -301,8 +299,8 @@ bool SendAll(const Fd& fd, absl::Span<const uint8_t> bytes) {
 }
 
 bool SendAll(const Fd& fd, absl::string_view bytes) {
-  return SendAll(fd, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                         bytes.size()));
+  return SendAll(fd,
+                 absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
 // ReadSome reads what arrives within the process deadline: > 0 bytes, 0 at
@@ -535,8 +533,7 @@ TEST_F(AltsEchoTest, AuthenticatedEchoShowsBothIdentities) {
 
   const std::string accepted = server_->WaitForLine("accepted ");
   EXPECT_THAT(accepted, StartsWith("accepted 127.0.0.1:"));
-  EXPECT_THAT(accepted,
-              HasSubstr(": echo-client@example team=qa (ALTSRP_GCM_AES128_REKEY)"));
+  EXPECT_THAT(accepted, HasSubstr(": echo-client@example team=qa (ALTSRP_GCM_AES128_REKEY)"));
   const std::string peer = std::string(
       absl::string_view(accepted).substr(0, accepted.find(": ")).substr(strlen("accepted ")));
   EXPECT_EQ(server_->WaitForLine("closed "), absl::StrCat("closed ", peer, ": echoed 64 bytes"));
@@ -549,25 +546,23 @@ TEST_F(AltsEchoTest, AuthenticatedEchoShowsBothIdentities) {
 TEST_F(AltsEchoTest, IdleConnectionsHoldNoPoolBuffers) {
   StartServer();
   const auto start = Clock::now();
-  Result client = RunClient({"--conns", absl::StrCat(kIdleConns), "--idle-seconds", "1",
-                             "--message-size", "100"});
+  Result client = RunClient(
+      {"--conns", absl::StrCat(kIdleConns), "--idle-seconds", "1", "--message-size", "100"});
   ASSERT_EQ(client.exit_code, 0) << client;
   EXPECT_GE(Clock::now() - start, std::chrono::seconds(1));
   EXPECT_EQ(Line(client, "connections established: "),
             absl::StrCat("connections established: ", kIdleConns));
   EXPECT_EQ(Line(client, "connections failed: "), "connections failed: 0");
-  EXPECT_EQ(Line(client, "bytes verified: "),
-            absl::StrCat("bytes verified: ", kIdleConns * 100));
+  EXPECT_EQ(Line(client, "bytes verified: "), absl::StrCat("bytes verified: ", kIdleConns * 100));
   EXPECT_EQ(Line(client, "pool buffers outstanding while idle: "),
             "pool buffers outstanding while idle: 0")
       << client;
   // The heap an idle connection holds is its own object: no read buffer.
   const std::string heap = Line(client, "heap held by connections while idle: ");
   uint64_t bytes = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(
-      absl::StripPrefix(heap.substr(0, heap.find(" bytes")),
-                        "heap held by connections while idle: "),
-      &bytes))
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(heap.substr(0, heap.find(" bytes")),
+                                                 "heap held by connections while idle: "),
+                               &bytes))
       << client;
   EXPECT_GT(bytes, 0u);
   EXPECT_LT(bytes / kIdleConns, 4096u) << heap;
@@ -593,10 +588,9 @@ TEST_F(AltsEchoTest, TargetMismatchFailsClearlyAndServerKeepsServing) {
   StartServer();
   Result client = RunClient({"--target", "someone-else@example"});
   EXPECT_EQ(client.exit_code, 1) << client;
-  EXPECT_THAT(client.err,
-              HasSubstr(absl::StrCat("alts_echo: handshake with 127.0.0.1:", port_,
-                                     " failed: PERMISSION_DENIED: server identity "
-                                     "echo-server@example is not a target identity\n")))
+  EXPECT_THAT(client.err, HasSubstr(absl::StrCat("alts_echo: handshake with 127.0.0.1:", port_,
+                                                 " failed: PERMISSION_DENIED: server identity "
+                                                 "echo-server@example is not a target identity\n")))
       << client;
   EXPECT_THAT(client.err, HasSubstr("alts_echo: 1 of 1 connections failed\n"));
   EXPECT_EQ(Line(client, "connections established: "), "connections established: 0");
@@ -704,13 +698,12 @@ INSTANTIATE_TEST_SUITE_P(Frames, AltsEchoAfterHandshakeTest,
 
 TEST_F(AltsEchoTest, InterruptClosesOpenConnectionsAndPrintsTotals) {
   StartServer();
-  std::unique_ptr<Process> client = Process::Start(
-      kAltsEcho, [&] {
-        std::vector<std::string> args = {"--connect", absl::StrCat("127.0.0.1:", port_),
-                                         "--idle-seconds", "60"};
-        for (std::string& a : Credential("client")) args.push_back(std::move(a));
-        return args;
-      }());
+  std::unique_ptr<Process> client = Process::Start(kAltsEcho, [&] {
+    std::vector<std::string> args = {"--connect", absl::StrCat("127.0.0.1:", port_),
+                                     "--idle-seconds", "60"};
+    for (std::string& a : Credential("client")) args.push_back(std::move(a));
+    return args;
+  }());
   ASSERT_NE(client, nullptr);
   ASSERT_THAT(server_->WaitForLine("accepted "), StartsWith("accepted "));
   server_->Signal(SIGINT);
@@ -730,15 +723,15 @@ TEST_F(AltsEchoTest, InterruptClosesOpenConnectionsAndPrintsTotals) {
 TEST_F(AltsEchoTest, RuntimeFailuresExitOne) {
   // Missing credential file.
   Result missing = RunToEnd(kAltsEcho, {"--connect", "127.0.0.1:1", "--cert", Path("nope.chain"),
-                                   "--key", Path("client.key"), "--roots", Path("root.root")});
+                                        "--key", Path("client.key"), "--roots", Path("root.root")});
   EXPECT_EQ(missing.exit_code, 1) << missing;
   EXPECT_THAT(missing.err, StartsWith(absl::StrCat("alts_echo: NOT_FOUND: cannot load --cert ",
                                                    Path("nope.chain"))))
       << missing;
   // A roots file that is not one.
-  Result bad_roots = RunToEnd(kAltsEcho, {"--listen", "127.0.0.1:0", "--cert", Path("server.chain"),
-                                     "--key", Path("server.key"), "--roots",
-                                     Path("server.chain")});
+  Result bad_roots =
+      RunToEnd(kAltsEcho, {"--listen", "127.0.0.1:0", "--cert", Path("server.chain"), "--key",
+                           Path("server.key"), "--roots", Path("server.chain")});
   EXPECT_EQ(bad_roots.exit_code, 1) << bad_roots;
   EXPECT_THAT(bad_roots.err, HasSubstr("cannot load --roots ")) << bad_roots;
   // Nobody listening.
@@ -796,8 +789,7 @@ INSTANTIATE_TEST_SUITE_P(
         With(kConnect, {"--message-size", "0"}), With(kConnect, {"--bytes", "0"}),
         With(kConnect, {"--bytes", "100", "--conns", "2"}),
         With(kConnect, {"--idle-seconds", "86401"}), With(kConnect, {"--verbose", "1"}),
-        With(kConnect, {"stray"}), With(kConnect, {"--conns"}),
-        With(kConnect, {"--cert", "again"}),
+        With(kConnect, {"stray"}), With(kConnect, {"--conns"}), With(kConnect, {"--cert", "again"}),
         With({"--listen", "127.0.0.1"}), With({"--connect", "example.com:443"})));
 
 }  // namespace

@@ -45,6 +45,10 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// kWaitSlice: how often the main thread re-checks for progress while it
+// waits (progress counted in bytes does not signal the condition variable).
+constexpr std::chrono::milliseconds kWaitSlice{200};
+
 double Millis(SteadyClock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
@@ -236,8 +240,8 @@ void EchoConn::OnEnd(const absl::Status& status) {
 void EchoRun::OnEstablished(const EchoConn& conn, const grpc::gcp::AltsContext& context) {
   if (identity_printed_.exchange(true)) return;
   PrintLine(absl::StrFormat("server identity: %s (%s, %s, handshake %.3f ms)",
-                            FormatPeerIdentity(context), flags_.address,
-                            context.record_protocol(), Millis(conn.handshake_time())));
+                            FormatPeerIdentity(context), flags_.address, context.record_protocol(),
+                            Millis(conn.handshake_time())));
 }
 
 void EchoRun::OnExchanged(const EchoConn& conn, const absl::Status& status) {
@@ -247,10 +251,10 @@ void EchoRun::OnExchanged(const EchoConn& conn, const absl::Status& status) {
   if (status.ok()) {
     ++idle_entered_;
   } else {
-    RecordFailure(conn.established()
-                      ? absl::StrCat("echo with ", flags_.address, " failed: ", status.ToString())
-                      : absl::StrCat("handshake with ", flags_.address,
-                                     " failed: ", status.ToString()));
+    RecordFailure(
+        conn.established()
+            ? absl::StrCat("echo with ", flags_.address, " failed: ", status.ToString())
+            : absl::StrCat("handshake with ", flags_.address, " failed: ", status.ToString()));
   }
   cv_.notify_all();
 }
@@ -260,8 +264,8 @@ void EchoRun::OnEnded(const EchoConn& conn, const absl::Status& status) {
   ++events_;
   ++ended_after_idle_;
   if (!status.ok()) {
-    RecordFailure(absl::StrCat("connection to ", flags_.address,
-                               " ended badly: ", status.ToString()));
+    RecordFailure(
+        absl::StrCat("connection to ", flags_.address, " ended badly: ", status.ToString()));
   }
   cv_.notify_all();
 }
@@ -278,15 +282,15 @@ absl::Status EchoRun::WaitUntil(std::unique_lock<std::mutex>& lock,
   SteadyClock::time_point last_progress = SteadyClock::now();
   const auto stall = std::chrono::nanoseconds(absl::ToInt64Nanoseconds(kStallTimeout));
   while (!done()) {
-    cv_.wait_for(lock, std::chrono::milliseconds(200));
+    cv_.wait_for(lock, kWaitSlice);
     const uint64_t bytes = bytes_verified_.load(std::memory_order_relaxed);
     if (events_ != last_events || bytes != last_bytes) {
       last_events = events_;
       last_bytes = bytes;
       last_progress = SteadyClock::now();
     } else if (SteadyClock::now() - last_progress > stall) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "no progress for ", absl::FormatDuration(kStallTimeout), " while ", what));
+      return absl::DeadlineExceededError(
+          absl::StrCat("no progress for ", absl::FormatDuration(kStallTimeout), " while ", what));
     }
   }
   return absl::OkStatus();
@@ -328,8 +332,8 @@ int EchoRun::Run() {
   group_ = std::move(*group);
   resources_.read_pool = pool_.get();
   resources_.storage = storage_.get();
-  absl::StatusOr<std::unique_ptr<SecureDialer>> dialer =
-      SecureDialer::Create(*group_, config_, DialerOptions{.resources = &resources_, .limiter = nullptr});
+  absl::StatusOr<std::unique_ptr<SecureDialer>> dialer = SecureDialer::Create(
+      *group_, config_, DialerOptions{.resources = &resources_, .limiter = nullptr});
   if (!dialer.ok()) {
     PrintError(dialer.status().ToString());
     Teardown();
@@ -366,7 +370,8 @@ int EchoRun::Run() {
       lock.lock();
     }
     if (waited.ok()) {
-      waited = WaitUntil(lock, [&] { return exchanged_ == count; }, "exchanging messages");
+      waited = WaitUntil(
+          lock, [&] { return exchanged_ == count; }, "exchanging messages");
     }
   }
   const SteadyClock::duration phase_time = SteadyClock::now() - start;
@@ -423,8 +428,8 @@ int EchoRun::Run() {
     exit_code = kExitFailure;
   }
   if (idle_outstanding != 0 || idle_leased.load() != 0) {
-    PrintError(absl::StrCat("idle connections held ", idle_outstanding,
-                            " pool buffers (expected 0)"));
+    PrintError(
+        absl::StrCat("idle connections held ", idle_outstanding, " pool buffers (expected 0)"));
     exit_code = kExitFailure;
   }
   return exit_code;
@@ -447,8 +452,8 @@ void EchoRun::PrintFigures(SteadyClock::duration phase_time, size_t idle_outstan
     std::sort(handshakes.begin(), handshakes.end());
     // Nearest rank: the smallest value with at least p% of the samples at
     // or below it.
-    auto percentile = [&](double p) {
-      size_t rank = static_cast<size_t>(p / 100.0 * static_cast<double>(handshakes.size()) + 0.999999);
+    auto percentile = [&](size_t p) {
+      const size_t rank = (p * handshakes.size() + 99) / 100;
       return handshakes[std::clamp<size_t>(rank, 1, handshakes.size()) - 1];
     };
     PrintLine(absl::StrFormat("handshake p50: %.3f ms", percentile(50)));

@@ -54,9 +54,7 @@ const std::map<std::string, FlagSpec>& Specs() {
   return *specs;
 }
 
-absl::Status Invalid(absl::string_view message) {
-  return absl::InvalidArgumentError(message);
-}
+absl::Status Invalid(absl::string_view message) { return absl::InvalidArgumentError(message); }
 
 // ParseCount parses a decimal integer in [min, max] for `--name`.
 absl::Status ParseCount(const std::string& name, const std::string& value, uint64_t min,
@@ -64,8 +62,8 @@ absl::Status ParseCount(const std::string& name, const std::string& value, uint6
   uint64_t parsed = 0;
   if (value.empty() || value[0] == '-' || value[0] == '+' || !absl::SimpleAtoi(value, &parsed) ||
       parsed < min || parsed > max) {
-    return Invalid(absl::StrCat("--", name, " must be an integer in [", min, ", ", max,
-                                "], got '", value, "'"));
+    return Invalid(absl::StrCat("--", name, " must be an integer in [", min, ", ", max, "], got '",
+                                value, "'"));
   }
   *out = parsed;
   return absl::OkStatus();
@@ -162,8 +160,8 @@ absl::StatusOr<EchoFlags> ParseEchoFlags(absl::Span<const std::string> args) {
   if (has("bytes")) {
     for (const char* other : {"conns", "message-size", "idle-seconds"}) {
       if (has(other)) {
-        return Invalid(absl::StrCat("--bytes runs one bulk connection; --", other,
-                                    " does not apply"));
+        return Invalid(
+            absl::StrCat("--bytes runs one bulk connection; --", other, " does not apply"));
       }
     }
     if (absl::Status s = ParseCount("bytes", get("bytes"), 1, kMaxBulkBytes, &n); !s.ok()) {

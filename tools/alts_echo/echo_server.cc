@@ -210,12 +210,12 @@ void EchoServer::OnAcceptable() {
     Reactor& target = group_->Pick(static_cast<uint64_t>(*fd));
     auto start = [this, &target, fd = *fd, peer_name = std::move(peer_name)]() mutable {
       HandshakeParams params;
-      handshakes_->Start(target, fd, Side::kServer, config_, std::move(params), &resources_,
-                         &HandshakeLimiter::Global(),
-                         [this, peer_name](Reactor& reactor,
-                                           absl::StatusOr<EstablishedConnection> outcome) {
-                           OnOutcome(reactor, peer_name, std::move(outcome));
-                         });
+      handshakes_->Start(
+          target, fd, Side::kServer, config_, std::move(params), &resources_,
+          &HandshakeLimiter::Global(),
+          [this, peer_name](Reactor& reactor, absl::StatusOr<EstablishedConnection> outcome) {
+            OnOutcome(reactor, peer_name, std::move(outcome));
+          });
     };
     if (target.InReactorThread()) {
       start();
@@ -242,8 +242,7 @@ void EchoServer::OnOutcome(Reactor& reactor, const std::string& peer,
   PrintLine(absl::StrCat("accepted ", peer, ": ", FormatPeerIdentity(outcome->context), " (",
                          outcome->context.record_protocol(), outcome->resumed ? ", resumed" : "",
                          ")"));
-  auto session =
-      std::make_unique<Session>(this, reactor, peer, std::move(outcome->connection));
+  auto session = std::make_unique<Session>(this, reactor, peer, std::move(outcome->connection));
   Session* raw = session.get();
   reactors_[reactor.index()].sessions.emplace(raw, std::move(session));
   raw->Begin();
@@ -334,16 +333,15 @@ int RunEchoServer(const EchoFlags& flags) {
   absl::StatusOr<std::unique_ptr<EchoServer>> server =
       EchoServer::Start(flags.address, flags.threads, *std::move(config));
   if (!server.ok()) {
-    PrintError(absl::StrCat("cannot listen on ", flags.address, ": ",
-                            server.status().ToString()));
+    PrintError(absl::StrCat("cannot listen on ", flags.address, ": ", server.status().ToString()));
     return kExitFailure;
   }
   PrintLine(absl::StrCat("LISTENING ", (*server)->address().ToString()));
   int signal_number = 0;
   while (sigwait(&stop_signals, &signal_number) != 0) {
   }
-  PrintLine(absl::StrCat("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM",
-                         ", shutting down"));
+  PrintLine(
+      absl::StrCat("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down"));
   (*server)->Stop();
   const EchoServerTotals t = (*server)->totals();
   PrintLine(absl::StrCat("totals: accepted ", t.accepted, ", rejected ", t.rejected, ", closed ",

@@ -64,8 +64,7 @@ class EchoServer {
   // the bind error (kUnavailable, kInvalidArgument for a bad address) or
   // kInternal if the reactors cannot start.
   static absl::StatusOr<std::unique_ptr<EchoServer>> Start(
-      const std::string& address, size_t threads,
-      std::shared_ptr<const HandshakerConfig> config);
+      const std::string& address, size_t threads, std::shared_ptr<const HandshakerConfig> config);
 
   // The destructor stops the server (see Stop).
   ~EchoServer();

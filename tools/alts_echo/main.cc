@@ -53,8 +53,7 @@ int Main(int argc, char** argv) {
     std::cout << kEchoUsage;
     return kExitOk;
   }
-  if (absl::StatusOr<SocketAddress> address = ParseSocketAddress(flags->address);
-      !address.ok()) {
+  if (absl::StatusOr<SocketAddress> address = ParseSocketAddress(flags->address); !address.ok()) {
     return Usage(address.status().message());
   }
   return flags->mode == EchoMode::kListen ? RunEchoServer(*flags) : RunEchoClient(*flags);
