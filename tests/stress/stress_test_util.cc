@@ -1,0 +1,151 @@
+#include "tests/stress/stress_test_util.h"
+
+#include <dirent.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace alts::testing {
+namespace {
+
+// kMaxWriteChunk: the largest single Write a Sender makes; spans several
+// frames and more than one pool buffer, so writes are cut every which way.
+constexpr size_t kMaxWriteChunk = 48 * 1024;
+
+}  // namespace
+
+int CountOpenFds() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count - 1;  // the directory's own descriptor
+}
+
+size_t RaiseFdLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  return static_cast<size_t>(rl.rlim_cur);
+}
+
+std::vector<uint8_t> RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint8_t> out(n);
+  for (auto& b : out) b = static_cast<uint8_t>(rng());
+  return out;
+}
+
+CutPosition RecordCut(absl::string_view records, size_t offset) {
+  size_t pos = 0;
+  while (pos < offset) {
+    if (pos + 4 > records.size()) return CutPosition::kInsideFrame;
+    const auto* p = reinterpret_cast<const uint8_t*>(records.data() + pos);
+    const size_t length = size_t{p[0]} | size_t{p[1]} << 8 | size_t{p[2]} << 16 |
+                          size_t{p[3]} << 24;
+    pos += 4 + length;
+  }
+  return pos == offset ? CutPosition::kAtFrameBoundary : CutPosition::kInsideFrame;
+}
+
+size_t HandshakePrefix(absl::string_view stream, int messages) {
+  size_t pos = 0;
+  for (int i = 0; i < messages; ++i) {
+    if (pos + 4 > stream.size()) return absl::string_view::npos;
+    const auto* p = reinterpret_cast<const uint8_t*>(stream.data() + pos);
+    pos += 4 + (size_t{p[1]} << 16 | size_t{p[2]} << 8 | size_t{p[3]});
+    if (pos > stream.size()) return absl::string_view::npos;
+  }
+  return pos;
+}
+
+// ---------------------------------------------------------------------------
+
+Sender::Sender(SecureConnection* conn, std::vector<uint8_t> message, uint64_t seed,
+               std::function<void()> done)
+    : conn_(conn), message_(std::move(message)), rng_(seed), done_(std::move(done)) {}
+
+void Sender::Begin() {
+  Pump();
+  if (message_.empty() && !closing_) {
+    closing_ = true;
+    conn_->Close();
+  }
+}
+
+void Sender::Pump() {
+  while (sent_ < message_.size() && !ended_) {
+    const size_t chunk =
+        std::min(message_.size() - sent_, 1 + static_cast<size_t>(rng_() % kMaxWriteChunk));
+    absl::StatusOr<size_t> n =
+        conn_->Write(absl::MakeConstSpan(message_.data() + sent_, chunk));
+    if (!n.ok() || *n == 0) return;  // failure: OnEnd follows; 0: OnWritable follows
+    sent_ += *n;
+  }
+}
+
+void Sender::OnData(absl::Span<uint8_t> data, BufferLease&) {
+  if (echoed_ + data.size() > message_.size() ||
+      !std::equal(data.begin(), data.end(), message_.begin() + static_cast<long>(echoed_))) {
+    corrupted_ = true;
+  }
+  echoed_ += data.size();
+  if (echoed_ >= message_.size() && !closing_) {
+    closing_ = true;
+    conn_->Close();
+  }
+}
+
+void Sender::OnWritable() { Pump(); }
+
+void Sender::OnEnd(const absl::Status& status) {
+  ended_ = true;
+  status_ = status;
+  if (done_) std::exchange(done_, nullptr)();
+}
+
+// ---------------------------------------------------------------------------
+
+Echo::Echo(SecureConnection* conn, const std::vector<uint8_t>* expected,
+           std::function<void()> done)
+    : conn_(conn), expected_(expected), done_(std::move(done)) {}
+
+void Echo::OnData(absl::Span<uint8_t> data, BufferLease&) {
+  if (expected_ != nullptr &&
+      (received_ + data.size() > expected_->size() ||
+       !std::equal(data.begin(), data.end(), expected_->begin() + static_cast<long>(received_)))) {
+    corrupted_ = true;
+  }
+  received_ += data.size();
+  pending_.insert(pending_.end(), data.begin(), data.end());
+  Push();
+}
+
+void Echo::OnWritable() { Push(); }
+
+void Echo::Push() {
+  while (!pending_.empty()) {
+    absl::StatusOr<size_t> n = conn_->Write(pending_);
+    if (!n.ok() || *n == 0) return;
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(*n));
+  }
+  if (eof_) conn_->Close();
+}
+
+void Echo::OnEnd(const absl::Status& status) {
+  ended_ = true;
+  status_ = status;
+  if (status.ok()) {
+    eof_ = true;
+    Push();
+  }
+  if (done_) std::exchange(done_, nullptr)();
+}
+
+}  // namespace alts::testing

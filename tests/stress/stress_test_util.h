@@ -1,0 +1,124 @@
+#ifndef ALTS_TESTS_STRESS_STRESS_TEST_UTIL_H_
+#define ALTS_TESTS_STRESS_STRESS_TEST_UTIL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "conn/secure_connection.h"
+
+namespace alts::testing {
+
+// kSanitizerBuild is true under ASan/UBSan/TSan, where every byte costs
+// about ten times more: loops scale their seed counts down.
+#ifdef ALTS_SANITIZER_BUILD
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
+// Scaled returns `n` in a normal build and about a quarter of it (at least 1)
+// under sanitizers.
+constexpr int Scaled(int n) { return kSanitizerBuild ? (n + 3) / 4 : n; }
+
+// CountOpenFds returns how many descriptors the process has open (entries
+// of /proc/self/fd, not counting the one used to list them).
+int CountOpenFds();
+
+// RaiseFdLimit raises the soft RLIMIT_NOFILE to the hard limit and returns
+// the new soft limit.
+size_t RaiseFdLimit();
+
+// RandomBytes returns `n` bytes from a generator seeded with `seed`.
+std::vector<uint8_t> RandomBytes(size_t n, uint64_t seed);
+
+// RecordCut says where a cut at `offset` falls in a stream of ALTS frames
+// (4-byte little-endian length, then that many bytes).
+enum class CutPosition { kAtFrameBoundary, kInsideFrame };
+CutPosition RecordCut(absl::string_view records, size_t offset);
+
+// HandshakePrefix returns the bytes taken by the first `messages` handshake
+// messages (type byte, 3-byte big-endian length, body) of `stream`, or
+// npos if they are not all complete in it.
+size_t HandshakePrefix(absl::string_view stream, int messages);
+
+// Sender writes `message` over a connection in chunks of random size (from
+// `seed`), honouring back-pressure (OnWritable), and checks that every byte
+// coming back is the echo of the byte sent at that position. Once the whole
+// echo is in it closes gracefully. `done` runs once, after OnEnd.
+class Sender : public ReadyHandler {
+ public:
+  Sender(SecureConnection* conn, std::vector<uint8_t> message, uint64_t seed,
+         std::function<void()> done);
+
+  // Begin starts writing; call on the connection's thread after Start.
+  void Begin();
+
+  void OnData(absl::Span<uint8_t> data, BufferLease& lease) override;
+  void OnWritable() override;
+  void OnEnd(const absl::Status& status) override;
+
+  bool ended() const { return ended_; }
+  const absl::Status& status() const { return status_; }
+  size_t echoed() const { return echoed_; }
+  size_t sent() const { return sent_; }
+  // corrupted returns true if a byte came back that differs from the byte
+  // sent at its position (or more bytes came back than were sent).
+  bool corrupted() const { return corrupted_; }
+  const std::vector<uint8_t>& message() const { return message_; }
+
+ private:
+  void Pump();
+
+  SecureConnection* conn_;
+  std::vector<uint8_t> message_;
+  std::mt19937_64 rng_;
+  std::function<void()> done_;
+  size_t sent_ = 0;
+  size_t echoed_ = 0;
+  bool corrupted_ = false;
+  bool closing_ = false;
+  bool ended_ = false;
+  absl::Status status_;
+};
+
+// Echo writes back everything it receives and checks it against
+// `expected` (the sender's message: what arrives must be a prefix of it).
+// At the peer's EOF it flushes what it holds and closes. `done` runs once,
+// after OnEnd.
+class Echo : public ReadyHandler {
+ public:
+  Echo(SecureConnection* conn, const std::vector<uint8_t>* expected, std::function<void()> done);
+
+  void OnData(absl::Span<uint8_t> data, BufferLease& lease) override;
+  void OnWritable() override;
+  void OnEnd(const absl::Status& status) override;
+
+  bool ended() const { return ended_; }
+  const absl::Status& status() const { return status_; }
+  size_t received() const { return received_; }
+  bool corrupted() const { return corrupted_; }
+
+ private:
+  void Push();
+
+  SecureConnection* conn_;
+  const std::vector<uint8_t>* expected_;
+  std::function<void()> done_;
+  std::vector<uint8_t> pending_;
+  size_t received_ = 0;
+  bool corrupted_ = false;
+  bool eof_ = false;
+  bool ended_ = false;
+  absl::Status status_;
+};
+
+}  // namespace alts::testing
+
+#endif  // ALTS_TESTS_STRESS_STRESS_TEST_UTIL_H_
