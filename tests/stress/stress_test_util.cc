@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+
 namespace alts::testing {
 namespace {
 
@@ -63,6 +64,73 @@ size_t HandshakePrefix(absl::string_view stream, int messages) {
     if (pos > stream.size()) return absl::string_view::npos;
   }
   return pos;
+}
+
+const char* ScenarioName(FaultScenario scenario) {
+  switch (scenario) {
+    case FaultScenario::kShortReads:
+      return "ShortReads";
+    case FaultScenario::kShortWrites:
+      return "ShortWrites";
+    case FaultScenario::kEintrStorms:
+      return "EintrStorms";
+    case FaultScenario::kEagainStorms:
+      return "EagainStorms";
+    case FaultScenario::kStalls:
+      return "Stalls";
+    case FaultScenario::kMixed:
+      return "Mixed";
+    case FaultScenario::kReset:
+      return "Reset";
+    case FaultScenario::kHalfClose:
+      return "HalfClose";
+  }
+  return "?";
+}
+
+bool IsCut(FaultScenario scenario) {
+  return scenario == FaultScenario::kReset || scenario == FaultScenario::kHalfClose;
+}
+
+FdFaults ScenarioFaults(FaultScenario scenario, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto uniform = [&](double lo, double hi) {
+    return lo + (hi - lo) * static_cast<double>(rng() >> 11) * 0x1.0p-53;
+  };
+  FdFaults f;
+  const bool mixed = scenario == FaultScenario::kMixed;
+  if (mixed || scenario == FaultScenario::kShortReads) f.short_read = uniform(0.3, 1.0);
+  if (mixed || scenario == FaultScenario::kShortWrites) f.short_write = uniform(0.3, 1.0);
+  if (mixed || scenario == FaultScenario::kEintrStorms) f.eintr = uniform(0.1, 0.5);
+  if (mixed || scenario == FaultScenario::kEagainStorms) f.eagain = uniform(0.1, 0.5);
+  f.max_storm = 1 + static_cast<uint32_t>(rng() % kDefaultMaxStorm);
+  if (mixed || scenario == FaultScenario::kStalls) {
+    f.stall = uniform(0.05, 0.3);
+    f.stall_for = absl::Milliseconds(1 + static_cast<int64_t>(rng() % 8));
+  }
+  return f;
+}
+
+std::string CheckCutPeerEnd(const absl::Status& status, bool reset, bool tcp,
+                            CutPosition position) {
+  const bool inside = position == CutPosition::kInsideFrame;
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      // The connection broke (ECONNRESET or EPIPE): always a possible end,
+      // since the cut side closes for good once its next write fails, and
+      // a close with unread data is abortive (an RST that can overtake the
+      // FIN still queued behind unsent bytes).
+      return "";
+    case absl::StatusCode::kDataLoss:
+      if (!(reset && tcp) && inside) return "";
+      return "kDataLoss " + std::string(inside ? "" : "at a frame boundary ") +
+             (reset && tcp ? "after a TCP reset: " : ": ") + status.ToString();
+    case absl::StatusCode::kOk:
+      if (!(reset && tcp) && !inside) return "";
+      return inside ? "a clean end inside a frame" : "a clean end after a TCP reset";
+    default:
+      return "unexpected code: " + status.ToString();
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "conn/secure_connection.h"
+#include "tests/stress/fault_injection.h"
 
 namespace alts::testing {
 
@@ -47,6 +48,49 @@ CutPosition RecordCut(absl::string_view records, size_t offset);
 // messages (type byte, 3-byte big-endian length, body) of `stream`, or
 // npos if they are not all complete in it.
 size_t HandshakePrefix(absl::string_view stream, int messages);
+
+// FaultScenario is one row of the fault matrix the stress tests run.
+enum class FaultScenario {
+  kShortReads,
+  kShortWrites,
+  kEintrStorms,
+  kEagainStorms,
+  kStalls,
+  kMixed,      // every fault above at once
+  kReset,      // one side aborts (RST) after N bytes
+  kHalfClose,  // one side's write direction ends (FIN) after N bytes
+};
+
+// kAllScenarios lists every FaultScenario, for parameterized tests.
+inline constexpr FaultScenario kAllScenarios[] = {
+    FaultScenario::kShortReads, FaultScenario::kShortWrites, FaultScenario::kEintrStorms,
+    FaultScenario::kEagainStorms, FaultScenario::kStalls, FaultScenario::kMixed,
+    FaultScenario::kReset, FaultScenario::kHalfClose};
+
+// ScenarioName returns e.g. "ShortReads".
+const char* ScenarioName(FaultScenario scenario);
+
+// IsCut returns true for the scenarios that end a connection early (reset,
+// half-close); the others must leave every byte intact.
+bool IsCut(FaultScenario scenario);
+
+// ScenarioFaults returns the FdFaults of a non-cut scenario for one
+// endpoint, varied by `seed` (probabilities, storm lengths, stall times).
+FdFaults ScenarioFaults(FaultScenario scenario, uint64_t seed);
+
+// CheckCutPeerEnd checks how the peer of a cut socket may end. `status` is
+// the peer's end; `reset` says RST (else FIN after the half-close); `tcp`
+// says loopback TCP (else a Unix socketpair); `position` is where the cut
+// fell in the records the cut side sent. Allowed:
+//  - kUnavailable (ECONNRESET or EPIPE): the cut side closes for good once
+//    its next write fails, and a close with unread data is abortive, so
+//    the peer may meet a broken connection whichever way it turns;
+//  - after a FIN (or a Unix-socket reset, which a reader may see as EOF):
+//    kDataLoss when the cut is inside a frame, OK at a frame boundary.
+// A TCP reset reaches the reader as ECONNRESET, never as an EOF: only
+// kUnavailable. Returns an empty string if allowed, else what is wrong.
+std::string CheckCutPeerEnd(const absl::Status& status, bool reset, bool tcp,
+                            CutPosition position);
 
 // Sender writes `message` over a connection in chunks of random size (from
 // `seed`), honouring back-pressure (OnWritable), and checks that every byte
