@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "conn/frame_opener.h"
 #include "conn/seal_sizing.h"
 
 namespace alts {
@@ -435,29 +436,11 @@ bool SecureConnection::ReadIntoAssembly() {
 
 bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lease,
                                     bool in_pinned) {
-  size_t off = 0;
-  size_t out = 0;
-  size_t pending_frame = 0;
-  absl::Status error;
-  while (off < total) {
-    absl::StatusOr<OpenResult> r = protector_.OpenNext(absl::MakeSpan(buf + off, total - off));
-    if (!r.ok()) {
-      error = r.status();
-      break;
-    }
-    if (r->consumed == 0) {
-      pending_frame = r->pending_frame_size;
-      break;
-    }
-    if (!r->plaintext.empty()) {
-      // Coalesce plaintext at the front so the handler gets one span.
-      if (r->plaintext.data() != buf + out) {
-        memmove(buf + out, r->plaintext.data(), r->plaintext.size());
-      }
-      out += r->plaintext.size();
-    }
-    off += r->consumed;
-  }
+  OpenedInput opened = OpenFramesInPlace(protector_, buf, total);
+  const size_t out = opened.plaintext;
+  const size_t off = opened.consumed;
+  const size_t pending_frame = opened.pending_frame_size;
+  absl::Status& error = opened.error;
   if (!error.ok()) {
     // Frames that authenticated before the bad one are still delivered;
     // then the connection fails with the frame's error.

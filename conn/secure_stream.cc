@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "conn/frame_opener.h"
 #include "conn/seal_sizing.h"
 
 namespace alts {
@@ -111,29 +112,15 @@ absl::Status SecureStream::ReadFailed(absl::Status status) {
 
 absl::StatusOr<size_t> SecureStream::Process(uint8_t* buf, size_t total,
                                              absl::Span<uint8_t> out) {
-  size_t off = 0;
-  size_t plain = 0;
-  size_t pending_frame = 0;
-  while (off < total) {
-    absl::StatusOr<OpenResult> r = protector_.OpenNext(absl::MakeSpan(buf + off, total - off));
-    if (!r.ok()) {
-      // Plaintext of the frames before the bad one is still handed over;
-      // the error comes with the next Read.
-      (void)ReadFailed(r.status());
-      off = total;
-      break;
-    }
-    if (r->consumed == 0) {
-      pending_frame = r->pending_frame_size;
-      break;
-    }
-    if (!r->plaintext.empty()) {
-      if (r->plaintext.data() != buf + plain) {
-        memmove(buf + plain, r->plaintext.data(), r->plaintext.size());
-      }
-      plain += r->plaintext.size();
-    }
-    off += r->consumed;
+  OpenedInput opened = OpenFramesInPlace(protector_, buf, total);
+  const size_t plain = opened.plaintext;
+  const size_t pending_frame = opened.pending_frame_size;
+  size_t off = opened.consumed;
+  if (!opened.error.ok()) {
+    // Plaintext of the frames before the bad one is still handed over; the
+    // error comes with the next Read.
+    (void)ReadFailed(std::move(opened.error));
+    off = total;
   }
   if (off < total) {
     const size_t reserve = pending_frame > pool_->buffer_size() ? pending_frame : 0;

@@ -1,0 +1,56 @@
+#ifndef ALTS_CONN_FRAME_OPENER_H_
+#define ALTS_CONN_FRAME_OPENER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "alts/record_protector.h"
+
+namespace alts {
+
+// OpenedInput is what OpenFramesInPlace did with a buffer of received bytes.
+struct OpenedInput {
+  // The plaintext of every frame opened, coalesced at buf[0, plaintext).
+  size_t plaintext = 0;
+  // Bytes of whole frames consumed; buf[consumed, total) is the start of an
+  // incomplete frame (kept by the caller) unless `error` is set.
+  size_t consumed = 0;
+  // The incomplete frame's wire size once its length field is in, else 0.
+  size_t pending_frame_size = 0;
+  // The first bad frame's error. The plaintext before it is still valid and
+  // should be delivered before the connection fails.
+  absl::Status error;
+};
+
+// OpenFramesInPlace opens every complete frame in buf[0, total) and moves
+// their plaintext to the front of buf, so the layer above gets one span per
+// read. Never allocates.
+inline OpenedInput OpenFramesInPlace(RecordProtector& protector, uint8_t* buf, size_t total) {
+  OpenedInput out;
+  while (out.consumed < total) {
+    absl::StatusOr<OpenResult> r =
+        protector.OpenNext(absl::MakeSpan(buf + out.consumed, total - out.consumed));
+    if (!r.ok()) {
+      out.error = r.status();
+      return out;
+    }
+    if (r->consumed == 0) {
+      out.pending_frame_size = r->pending_frame_size;
+      return out;
+    }
+    if (!r->plaintext.empty()) {
+      if (r->plaintext.data() != buf + out.plaintext) {
+        memmove(buf + out.plaintext, r->plaintext.data(), r->plaintext.size());
+      }
+      out.plaintext += r->plaintext.size();
+    }
+    out.consumed += r->consumed;
+  }
+  return out;
+}
+
+}  // namespace alts
+
+#endif  // ALTS_CONN_FRAME_OPENER_H_
