@@ -31,6 +31,16 @@ class EchoServer::Session final : public ReadyHandler {
   void Begin() { connection_->Start(this); }
 
   void OnData(absl::Span<uint8_t> data, BufferLease& lease) override {
+    if (!pending_.empty()) {
+      // Not expected (reading is paused while output waits), but never
+      // reorder: queue behind what is already waiting.
+      std::vector<uint8_t> merged(pending_.begin(), pending_.end());
+      merged.insert(merged.end(), data.begin(), data.end());
+      copy_ = std::move(merged);
+      pending_ = absl::MakeConstSpan(copy_);
+      held_.Reset();
+      return;
+    }
     const size_t accepted = Echo(data);
     if (accepted == data.size() || !connection_->status().ok()) return;
     // Back-pressure: keep the rest (inside the delivered lease when there is

@@ -23,6 +23,9 @@
 //   connections established / failed, handshake p50 / p99, bytes verified,
 //   throughput, and while idle: pool buffers outstanding (0 by design) and
 //   heap held by the connections (sum of SecureConnection::HeapBytes).
+//   Handshake times run from the dial to the outcome, so with many
+//   connections they include waiting for a handshake slot (at most
+//   ALTS_MAX_CONCURRENT_HANDSHAKES, default 100, run at once per process).
 //
 // Exit status: 0 success, 1 runtime failure (message on stderr), 2 usage.
 
