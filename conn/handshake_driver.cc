@@ -308,6 +308,7 @@ void HandshakeDriver::Complete(absl::Span<const uint8_t> leftover) {
   EstablishedConnection established;
   established.context = MakeAltsContext(result);
   established.resumed = result.resumed;
+  established.peer_address = PeerAddress();
   if (registered_ != 0) event_del(&event_);
   registered_ = 0;
   const int fd = fd_;
@@ -322,8 +323,29 @@ void HandshakeDriver::Complete(absl::Span<const uint8_t> leftover) {
   Finish(std::move(established));
 }
 
+std::string HandshakeDriver::PeerAddress() const {
+  if (fd_ >= 0) {
+    SocketAddress peer;
+    peer.length = sizeof(peer.storage);
+    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length) == 0 &&
+        (peer.family() == AF_INET || peer.family() == AF_INET6)) {
+      return peer.ToString();
+    }
+  }
+  if (connect_to_.length != 0) return connect_to_.ToString();
+  return "";
+}
+
 void HandshakeDriver::Finish(absl::StatusOr<EstablishedConnection> outcome) {
   if (finished_) return;
+  if (!outcome.ok()) {
+    // Say who failed: a server logs this, and the fd is gone afterwards.
+    const std::string peer = PeerAddress();
+    if (!peer.empty()) {
+      outcome = absl::Status(outcome.status().code(),
+                             absl::StrCat("peer ", peer, ": ", outcome.status().message()));
+    }
+  }
   finished_ = true;
   state_ = State::kDone;
   if (registered_ != 0) event_del(&event_);

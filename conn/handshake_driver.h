@@ -30,6 +30,9 @@ struct EstablishedConnection {
   std::unique_ptr<SecureConnection> connection;
   grpc::gcp::AltsContext context;
   bool resumed = false;
+  // The peer's network address ("1.2.3.4:5678"; empty if unknown). A failed
+  // handshake's status message starts with "peer <address>: " too.
+  std::string peer_address;
 };
 
 // HandshakeCallback receives the outcome of one handshake, on the
@@ -115,6 +118,8 @@ class HandshakeDriver final : private BufferWaiter,
   void UpdateInterest();
   void Complete(absl::Span<const uint8_t> leftover);
   void Finish(absl::StatusOr<EstablishedConnection> outcome);
+  // PeerAddress returns the peer's address as text, or "" if unknown.
+  std::string PeerAddress() const;
   // LeaveLimiterQueue takes the driver out of the limiter's queue (waiting
   // for an in-flight grant if it lost the race).
   void LeaveLimiterQueue();

@@ -15,6 +15,7 @@
 #include "conn/buffer_pool.h"
 #include "conn/reactor.h"
 #include "conn/storage_pool.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/conn/test_sync.h"
 #include "tests/handshaker/handshaker_test_util.h"
@@ -297,6 +298,9 @@ TEST_F(SecureListenerTest, SilentClientHitsTheHandshakeDeadline) {
     std::lock_guard<std::mutex> lock(mu_);
     ASSERT_EQ(server_errors_.size(), 1u);
     EXPECT_EQ(server_errors_[0].code(), absl::StatusCode::kDeadlineExceeded);
+    // The reason names the peer, so a server can log who it dropped.
+    EXPECT_THAT(std::string(server_errors_[0].message()),
+                ::testing::StartsWith("peer 127.0.0.1:"));
   }
   char c;
   EXPECT_EQ(read(fd, &c, 1), 0);  // the server closed the socket
