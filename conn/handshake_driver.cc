@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace alts {
@@ -323,6 +324,11 @@ void HandshakeDriver::Complete(absl::Span<const uint8_t> leftover) {
   Finish(std::move(established));
 }
 
+std::string PeerAddressOf(const absl::Status& status) {
+  auto peer = status.GetPayload(kPeerAddressPayload);  // absl::optional here
+  return peer.has_value() ? std::string(*peer) : std::string();
+}
+
 std::string HandshakeDriver::PeerAddress() const {
   if (fd_ >= 0) {
     SocketAddress peer;
@@ -339,11 +345,13 @@ std::string HandshakeDriver::PeerAddress() const {
 void HandshakeDriver::Finish(absl::StatusOr<EstablishedConnection> outcome) {
   if (finished_) return;
   if (!outcome.ok()) {
-    // Say who failed: a server logs this, and the fd is gone afterwards.
+    // Say who failed (a server logs it; the fd is gone afterwards) without
+    // touching the message.
     const std::string peer = PeerAddress();
     if (!peer.empty()) {
-      outcome = absl::Status(outcome.status().code(),
-                             absl::StrCat("peer ", peer, ": ", outcome.status().message()));
+      absl::Status status = outcome.status();
+      status.SetPayload(kPeerAddressPayload, absl::Cord(peer));
+      outcome = std::move(status);
     }
   }
   finished_ = true;

@@ -31,9 +31,17 @@ struct EstablishedConnection {
   grpc::gcp::AltsContext context;
   bool resumed = false;
   // The peer's network address ("1.2.3.4:5678"; empty if unknown). A failed
-  // handshake's status message starts with "peer <address>: " too.
+  // handshake's status carries it too: see PeerAddressOf.
   std::string peer_address;
 };
+
+// kPeerAddressPayload is the absl::Status payload URL under which a failed
+// handshake's status carries the peer's address.
+inline constexpr char kPeerAddressPayload[] = "type.alts/peer_address";
+
+// PeerAddressOf returns the peer address a failed handshake's status
+// carries ("1.2.3.4:5678"), or "" if it has none.
+std::string PeerAddressOf(const absl::Status& status);
 
 // HandshakeCallback receives the outcome of one handshake, on the
 // connection's reactor thread.
