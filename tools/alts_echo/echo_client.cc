@@ -253,8 +253,8 @@ void EchoRun::OnExchanged(const EchoConn& conn, const absl::Status& status) {
   } else {
     RecordFailure(
         conn.established()
-            ? absl::StrCat("echo with ", flags_.address, " failed: ", status.ToString())
-            : absl::StrCat("handshake with ", flags_.address, " failed: ", status.ToString()));
+            ? absl::StrCat("echo with ", flags_.address, " failed: ", status.ToString(absl::StatusToStringMode::kWithNoExtraData))
+            : absl::StrCat("handshake with ", flags_.address, " failed: ", status.ToString(absl::StatusToStringMode::kWithNoExtraData)));
   }
   cv_.notify_all();
 }
@@ -265,7 +265,7 @@ void EchoRun::OnEnded(const EchoConn& conn, const absl::Status& status) {
   ++ended_after_idle_;
   if (!status.ok()) {
     RecordFailure(
-        absl::StrCat("connection to ", flags_.address, " ended badly: ", status.ToString()));
+        absl::StrCat("connection to ", flags_.address, " ended badly: ", status.ToString(absl::StatusToStringMode::kWithNoExtraData)));
   }
   cv_.notify_all();
 }

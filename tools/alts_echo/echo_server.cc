@@ -71,7 +71,7 @@ class EchoServer::Session final : public ReadyHandler {
   void OnEnd(const absl::Status& status) override {
     if (!status.ok()) {
       server_->rejected_.fetch_add(1, std::memory_order_relaxed);
-      PrintLine(absl::StrCat("rejected ", peer_, ": ", status.ToString(), " (after echoing ",
+      PrintLine(absl::StrCat("rejected ", peer_, ": ", status.ToString(absl::StatusToStringMode::kWithNoExtraData), " (after echoing ",
                              echoed_, " bytes)"));
       server_->Finish(this);  // destroys this
       return;
@@ -245,7 +245,7 @@ void EchoServer::OnOutcome(Reactor& reactor, const std::string& peer,
   if (stopping_.load()) return;
   if (!outcome.ok()) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
-    PrintLine(absl::StrCat("rejected ", peer, ": ", outcome.status().ToString()));
+    PrintLine(absl::StrCat("rejected ", peer, ": ", outcome.status().ToString(absl::StatusToStringMode::kWithNoExtraData)));
     return;
   }
   accepted_.fetch_add(1, std::memory_order_relaxed);
