@@ -159,6 +159,8 @@ struct State {
   FaultCounts counts;
   bool stop = false;
   std::thread flusher;
+  // Deferred closes the flusher is doing right now.
+  int closes_in_flight = 0;
   // engaged: a call may concern the plan; false lets every call through
   // without taking the lock. Written under mu.
   std::atomic<bool> engaged{false};
@@ -476,20 +478,29 @@ ssize_t ShimWrite(int fd, const iovec* iov, int count, int flags, Call send_pref
 // ---------------------------------------------------------------------------
 // The flusher thread sends held-back bytes once their stall is over.
 
+// FinishStallLocked ends the stall of `fd`, whose held-back bytes are all
+// out: it performs the deferred shutdown and close. The fd counts as
+// stalled until they are done, so WaitForDelayedBytes waits for them.
 void FinishStallLocked(State& s, std::unique_lock<std::mutex>& lock, int fd) {
   FdState& st = s.fds[fd];
-  st.stalled = false;
   const int how = st.shutdown_pending;
   const bool close_now = st.close_pending;
   st.shutdown_pending = -1;
   if (close_now) {
+    // Forget the fd before its number can be reused.
     s.fds.erase(fd);
     s.UpdateEngagedLocked();
+    s.closes_in_flight++;
   }
   lock.unlock();
   if (how >= 0) Real().shutdown(fd, how);
   if (close_now) Real().close(fd);
   lock.lock();
+  if (close_now) {
+    s.closes_in_flight--;
+  } else if (auto it = s.fds.find(fd); it != s.fds.end() && it->second.delayed.empty()) {
+    it->second.stalled = false;  // (bytes written meanwhile keep the stall going)
+  }
   s.cv.notify_all();
 }
 
@@ -673,6 +684,7 @@ bool FaultPlan::WaitForDelayedBytes(absl::Duration timeout) {
   State& s = S();
   std::unique_lock<std::mutex> lock(s.mu);
   return s.cv.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
+    if (s.closes_in_flight > 0) return false;
     for (const auto& [fd, st] : s.fds) {
       if (st.stalled) return false;
     }

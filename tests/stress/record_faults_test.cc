@@ -5,6 +5,7 @@
 // run either completes with every byte intact or ends with the error code
 // the fault implies; afterwards no fd, pool buffer or storage is held.
 // (Threads: the shim's flusher sends held-back bytes for the stall faults.)
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +43,15 @@ constexpr absl::Duration kRunTimeout = absl::Seconds(20);
 // read), the default, and larger than a 32 KiB read buffer (assembled in
 // storage).
 constexpr size_t kFrameSizes[] = {1024, kDefaultMaxFrameSize, 64 * 1024};
+// kBudgetBuffers: the budget of the small pool budgeted runs use: two
+// pinned buffers and one more, so connections regularly find the pool empty
+// and must wait for a buffer to come back.
+constexpr size_t kBudgetBuffers = 3;
+// kBudgetedRunEvery: every n-th run (by seed) uses the budgeted pool; 0
+// disables them. Disabled while the pool-budget deadlocks shown by the
+// DISABLED_ tests of pool_budget_test.cc stand: with them, budgeted echoes
+// hang whenever a socket fills (e.g. after a spurious EAGAIN).
+constexpr uint64_t kBudgetedRunEvery = 0;
 
 enum class Transport { kSocketPair, kTcp };
 
@@ -67,9 +77,10 @@ class RecordFaultsTest
     ASSERT_TRUE(reactor.ok()) << reactor.status();
     reactor_ = std::move(*reactor);
     pool_ = std::move(*BufferPool::Create({}));
+    BufferPoolOptions budgeted;
+    budgeted.max_bytes_outstanding = kBudgetBuffers * budgeted.buffer_size;
+    budget_pool_ = std::move(*BufferPool::Create(budgeted));
     storage_ = std::move(*StoragePool::Create());
-    resources_.read_pool = pool_.get();
-    resources_.storage = storage_.get();
     absl::StatusOr<int> listener = ListenTcp(*ParseSocketAddress("127.0.0.1:0"), 16);
     ASSERT_TRUE(listener.ok()) << listener.status();
     listen_fd_ = *listener;
@@ -96,8 +107,9 @@ class RecordFaultsTest
 
   std::unique_ptr<Reactor> reactor_;
   std::unique_ptr<BufferPool> pool_;
+  // budget_pool_ holds few buffers, so readers and writers wait for them.
+  std::unique_ptr<BufferPool> budget_pool_;
   std::unique_ptr<StoragePool> storage_;
-  ConnectionResources resources_;
   int listen_fd_ = -1;
 };
 
@@ -120,6 +132,22 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
     cut_at = static_cast<int64_t>(cut_frame * (1 + rng() % 3));
   }
   std::vector<uint8_t> message = RandomBytes(message_size, seed);
+  // The connection options vary too: read-buffer policy, reads per wakeup,
+  // a pool budget that runs dry.
+  ConnectionResources resources;
+  const bool budgeted = kBudgetedRunEvery != 0 && seed % kBudgetedRunEvery == 0;
+  BufferPool* pool = budgeted ? budget_pool_.get() : pool_.get();
+  resources.read_pool = pool;
+  resources.storage = storage_.get();
+  resources.options.read_policy =
+      rng() % 2 == 0 ? ReadBufferPolicy::kPinned : ReadBufferPolicy::kOnDemand;
+  resources.options.max_reads_per_wakeup = 1 + rng() % kDefaultMaxReadsPerWakeup;
+  resources.options.write_high_water =
+      budgeted ? 2 * pool->buffer_size() : kDefaultWriteHighWater;
+  SCOPED_TRACE(absl::StrCat(
+      resources.options.read_policy == ReadBufferPolicy::kPinned ? "pinned" : "on-demand",
+      budgeted ? ", budgeted pool" : "", ", reads per wakeup ",
+      resources.options.max_reads_per_wakeup));
 
   auto plan = std::make_unique<FaultPlan>(seed);
   FdFaults client_faults, server_faults;
@@ -140,9 +168,9 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
                                                   server_frame);
   ASSERT_TRUE(client_protector.ok() && server_protector.ok());
   auto client = SecureConnection::Create(*reactor_, client_fd, std::move(*client_protector),
-                                         &resources_);
+                                         &resources);
   auto server = SecureConnection::Create(*reactor_, server_fd, std::move(*server_protector),
-                                         &resources_);
+                                         &resources);
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_TRUE(server.ok()) << server.status();
   Sender sender(client->get(), message, seed, nullptr);
@@ -154,8 +182,15 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
   absl::Status ran =
       reactor_->RunUntil([&] { return sender.ended() && echo.ended(); }, kRunTimeout);
   ASSERT_TRUE(ran.ok()) << "hang: " << ran << " client ended=" << sender.ended()
-                        << " server ended=" << echo.ended() << " echoed=" << sender.echoed()
-                        << "/" << message_size;
+                        << " server ended=" << echo.ended() << " sent=" << sender.sent()
+                        << " echoed=" << sender.echoed() << "/" << message_size
+                        << " server received=" << echo.received() << "; client pending "
+                        << (*client)->pending_write_bytes() << " leased "
+                        << (*client)->LeasedBuffers() << "; server pending "
+                        << (*server)->pending_write_bytes() << " leased "
+                        << (*server)->LeasedBuffers() << "; pool outstanding "
+                        << pool->stats().outstanding << " waiters " << pool->stats().waiters
+                        << " allocated " << pool->stats().allocated;
 
   EXPECT_FALSE(sender.corrupted()) << "the echo differs from what was sent";
   EXPECT_FALSE(echo.corrupted()) << "the server received bytes that were not sent";
@@ -201,7 +236,7 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
   EXPECT_TRUE(plan->WaitForDelayedBytes(absl::Seconds(10)));
   summary->faults.Add(plan->counts());
   plan.reset();
-  EXPECT_EQ(pool_->stats().outstanding, 0u);
+  EXPECT_EQ(pool->stats().outstanding, 0u);
   EXPECT_EQ(storage_->OutstandingBytes(), 0u);
   EXPECT_EQ(CountOpenFds(), fds_before) << "leaked fds";
 }
@@ -212,10 +247,20 @@ TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
   CaseSummary summary;
   const uint64_t base = 1000 * (static_cast<uint64_t>(scenario) + 1) +
                         100 * static_cast<uint64_t>(transport);
+  // ALTS_STRESS_SEED=<seed> reruns one seed alone (the failure messages
+  // name it).
+  const char* only = getenv("ALTS_STRESS_SEED");
+  int expected_runs = kSeedsPerCase;
   for (int i = 0; i < kSeedsPerCase && !HasFatalFailure(); ++i) {
-    RunSeed(scenario, transport, base + static_cast<uint64_t>(i), &summary);
+    const uint64_t seed = base + static_cast<uint64_t>(i);
+    if (only != nullptr && std::to_string(seed) != only) {
+      --expected_runs;
+      continue;
+    }
+    RunSeed(scenario, transport, seed, &summary);
   }
-  EXPECT_EQ(summary.runs, kSeedsPerCase);
+  if (expected_runs == 0) GTEST_SKIP() << "ALTS_STRESS_SEED is not one of this case's seeds";
+  EXPECT_EQ(summary.runs, expected_runs);
   EXPECT_EQ(summary.bytes_lost, 0);
   EXPECT_EQ(summary.corrupted, 0);
   // Each scenario did inject its fault.
@@ -239,10 +284,10 @@ TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
       EXPECT_GT(summary.faults.Total(), 0u);
       break;
     case FaultScenario::kReset:
-      EXPECT_EQ(summary.faults[Fault::kReset], static_cast<uint64_t>(kSeedsPerCase));
+      EXPECT_EQ(summary.faults[Fault::kReset], static_cast<uint64_t>(expected_runs));
       break;
     case FaultScenario::kHalfClose:
-      EXPECT_EQ(summary.faults[Fault::kHalfClose], static_cast<uint64_t>(kSeedsPerCase));
+      EXPECT_EQ(summary.faults[Fault::kHalfClose], static_cast<uint64_t>(expected_runs));
       break;
   }
   std::string ends;
@@ -252,6 +297,11 @@ TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
             << ".." << base + kSeedsPerCase - 1 << ": faults " << summary.faults.ToString()
             << "; ends (client/server)" << ends << "; bytes lost " << summary.bytes_lost
             << "; corrupted " << summary.corrupted << "; "
+            << (kBudgetedRunEvery == 0
+                    ? std::string()
+                    : absl::StrCat("budgeted pool: ", budget_pool_->stats().exhausted,
+                                   " acquires refused, ", budget_pool_->stats().wakeups,
+                                   " waiters woken; "))
             << absl::ToInt64Milliseconds(absl::Now() - start) << " ms\n";
 }
 
