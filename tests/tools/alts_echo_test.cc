@@ -10,17 +10,9 @@
 // The label is for the tool: in the ThreadSanitizer build the alts_echo it
 // runs (reactor threads, pools) is instrumented too.
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -38,7 +30,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/types/span.h"
@@ -50,10 +41,10 @@
 #include "handshaker/credential_file.h"
 #include "handshaker/handshake_result.h"
 #include "handshaker/handshaker.h"
+#include "tests/tools/loopback_socket.h"
+#include "tests/tools/process_runner.h"
 
-extern char** environ;
-
-namespace alts {
+namespace alts::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -63,11 +54,6 @@ constexpr char kAltsEcho[] = ALTS_ECHO_PATH;
 constexpr char kAltsKeygen[] = ALTS_KEYGEN_PATH;
 
 using Clock = std::chrono::steady_clock;
-// kProcessDeadline: a run that takes longer is hung; it is killed. Generous
-// because sanitizer builds run the tool several times slower.
-constexpr std::chrono::seconds kProcessDeadline{120};
-// kPollSliceMs is how often waiting loops re-check for output or exit.
-constexpr int kPollSliceMs = 20;
 
 #ifdef ALTS_SANITIZER_BUILD
 // Sanitizers make every handshake and byte several times dearer.
@@ -82,253 +68,6 @@ constexpr char kServerAccount[] = "echo-server@example";
 constexpr char kClientAccount[] = "echo-client@example";
 constexpr char kIntruderAccount[] = "intruder@example";
 
-// Result is how a process ended.
-struct Result {
-  int exit_code = -1;  // -1: killed at the deadline; 128+N: killed by signal N
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const Result& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout:\n" << r.out << "--- stderr:\n" << r.err;
-}
-
-// Process is one running program with its stdout and stderr on pipes. The
-// destructor kills it if it is still running.
-class Process {
- public:
-  // Start spawns `binary` with `args`; fails the test and returns null if it
-  // cannot.
-  static std::unique_ptr<Process> Start(const char* binary, const std::vector<std::string>& args) {
-    int out_pipe[2];
-    int err_pipe[2];
-    if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-      return nullptr;
-    }
-    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-      close(out_pipe[0]);
-      close(out_pipe[1]);
-      return nullptr;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-    std::vector<std::string> argv_storage = {binary};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, binary, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << binary << ": " << std::strerror(rc);
-      close(out_pipe[0]);
-      close(err_pipe[0]);
-      return nullptr;
-    }
-    return std::unique_ptr<Process>(new Process(pid, out_pipe[0], err_pipe[0]));
-  }
-
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-  ~Process() {
-    if (!exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(out_fd_);
-    close(err_fd_);
-  }
-
-  // WaitForLine returns the first complete stdout line not returned before
-  // that contains `needle`, or "" if the process closes stdout or the
-  // deadline passes first. Earlier lines are skipped (they stay in the
-  // output Wait returns).
-  std::string WaitForLine(absl::string_view needle) {
-    const auto deadline = Clock::now() + kProcessDeadline;
-    for (;;) {
-      size_t nl;
-      while ((nl = result_.out.find('\n', scanned_)) != std::string::npos) {
-        std::string line = result_.out.substr(scanned_, nl - scanned_);
-        scanned_ = nl + 1;
-        if (absl::StrContains(line, needle)) return line;
-      }
-      if (Clock::now() >= deadline || (!Drain(kPollSliceMs) && !out_open_)) return "";
-    }
-  }
-
-  // Signal sends `signal` to the process.
-  void Signal(int signal) { kill(pid_, signal); }
-
-  // Wait waits for the exit (killing the process at kProcessDeadline) and
-  // returns the exit code and everything written to stdout and stderr.
-  Result Wait() {
-    const auto deadline = Clock::now() + kProcessDeadline;
-    while (!exited_) {
-      int status = 0;
-      const pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        exited_ = true;
-        if (WIFEXITED(status)) {
-          result_.exit_code = WEXITSTATUS(status);
-        } else if (WIFSIGNALED(status)) {
-          result_.exit_code = 128 + WTERMSIG(status);
-        }
-        break;
-      }
-      if (Clock::now() >= deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        exited_ = true;
-        result_.exit_code = -1;
-        ADD_FAILURE() << "process did not finish in time; killed";
-        break;
-      }
-      Drain(kPollSliceMs);
-    }
-    while (out_open_ || err_open_) {
-      if (!Drain(kPollSliceMs)) break;
-    }
-    return result_;
-  }
-
- private:
-  Process(pid_t pid, int out_fd, int err_fd) : pid_(pid), out_fd_(out_fd), err_fd_(err_fd) {}
-
-  // Drain waits up to `timeout_ms` for output and appends it. Returns false
-  // if nothing arrived.
-  bool Drain(int timeout_ms) {
-    pollfd fds[2] = {{out_open_ ? out_fd_ : -1, POLLIN, 0}, {err_open_ ? err_fd_ : -1, POLLIN, 0}};
-    if (poll(fds, 2, timeout_ms) <= 0) return false;
-    bool got = false;
-    char buf[4096];
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].revents == 0) continue;
-      const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n > 0) {
-        (i == 0 ? result_.out : result_.err).append(buf, static_cast<size_t>(n));
-        got = true;
-      } else if (n == 0 || errno != EINTR) {
-        (i == 0 ? out_open_ : err_open_) = false;
-        got = true;
-      }
-    }
-    return got;
-  }
-
-  pid_t pid_;
-  int out_fd_;
-  int err_fd_;
-  bool out_open_ = true;
-  bool err_open_ = true;
-  bool exited_ = false;
-  size_t scanned_ = 0;
-  Result result_;
-};
-
-// RunToEnd runs `binary` with `args` to completion.
-Result RunToEnd(const char* binary, const std::vector<std::string>& args) {
-  std::unique_ptr<Process> p = Process::Start(binary, args);
-  if (p == nullptr) return {};
-  return p->Wait();
-}
-
-// Line returns the stdout line of `r` starting with `prefix`, or "".
-std::string Line(const Result& r, absl::string_view prefix) {
-  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
-    if (absl::StartsWith(line, prefix)) return std::string(line);
-  }
-  return "";
-}
-
-// Fd is an owned socket.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// ConnectLoopback connects a blocking socket to 127.0.0.1:`port`.
-Fd ConnectLoopback(int port) {
-  Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd.get() < 0 || connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ADD_FAILURE() << "connect to " << port << ": " << std::strerror(errno);
-  }
-  return fd;
-}
-
-// LocalName returns "127.0.0.1:<port>" of a socket's own end: what the
-// server prints as the peer.
-std::string LocalName(const Fd& fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof(addr);
-  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
-  char host[INET_ADDRSTRLEN] = "?";
-  inet_ntop(AF_INET, &addr.sin_addr, host, sizeof(host));
-  return absl::StrCat(host, ":", ntohs(addr.sin_port));
-}
-
-bool SendAll(const Fd& fd, absl::Span<const uint8_t> bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = send(fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-bool SendAll(const Fd& fd, absl::string_view bytes) {
-  return SendAll(fd,
-                 absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-}
-
-// ReadSome reads what arrives within the process deadline: > 0 bytes, 0 at
-// EOF, -1 on error (e.g. reset) or timeout.
-ssize_t ReadSome(const Fd& fd, uint8_t* buf, size_t size) {
-  const auto deadline = Clock::now() + kProcessDeadline;
-  while (Clock::now() < deadline) {
-    pollfd pfd = {fd.get(), POLLIN, 0};
-    if (poll(&pfd, 1, kPollSliceMs) <= 0) continue;
-    const ssize_t n = read(fd.get(), buf, size);
-    if (n < 0 && errno == EINTR) continue;
-    return n;
-  }
-  return -1;
-}
-
-// ReadsEndOfStream returns true once the peer closed (EOF or reset),
-// discarding anything that arrives before.
-bool ReadsEndOfStream(const Fd& fd) {
-  uint8_t buf[4096];
-  for (;;) {
-    const ssize_t n = ReadSome(fd, buf, sizeof(buf));
-    if (n == 0) return true;
-    if (n < 0) return errno == ECONNRESET;
-  }
-}
-
 // RawAltsClient is a client that runs the ALTS handshake itself over a
 // blocking socket and then holds the record protector, so a test can write
 // frames of its choice (valid, malformed or tampered) to the server.
@@ -337,7 +76,7 @@ class RawAltsClient {
   // Connect handshakes with the server at `port` using `config`.
   static absl::StatusOr<RawAltsClient> Connect(int port,
                                                std::shared_ptr<const HandshakerConfig> config) {
-    Fd fd = ConnectLoopback(port);
+    LoopbackSocket server = LoopbackSocket::Connect(port);
     absl::StatusOr<std::unique_ptr<Handshaker>> handshaker =
         Handshaker::Create(Side::kClient, std::move(config), HandshakeParams{});
     if (!handshaker.ok()) return handshaker.status();
@@ -345,21 +84,22 @@ class RawAltsClient {
     if (absl::Status s = (*handshaker)->Start(&out); !s.ok()) return s;
     uint8_t buf[4096];
     while (!(*handshaker)->done()) {
-      if (!SendAll(fd, out)) return absl::UnavailableError("handshake send failed");
+      if (!server.Send(out)) return absl::UnavailableError("handshake send failed");
       out.clear();
-      const ssize_t n = ReadSome(fd, buf, sizeof(buf));
+      const ssize_t n = server.ReadSome(absl::MakeSpan(buf));
       if (n <= 0) return absl::UnavailableError("server closed during the handshake");
       absl::StatusOr<size_t> consumed =
           (*handshaker)->Step(absl::MakeConstSpan(buf, static_cast<size_t>(n)), &out);
       if (!consumed.ok()) return consumed.status();
     }
-    if (!SendAll(fd, out)) return absl::UnavailableError("handshake send failed");
+    if (!server.Send(out)) return absl::UnavailableError("handshake send failed");
     absl::StatusOr<RecordProtector> protector = MakeRecordProtector((*handshaker)->result());
     if (!protector.ok()) return protector.status();
-    return RawAltsClient(std::move(fd), std::move(*protector));
+    return RawAltsClient(std::move(server), std::move(*protector));
   }
 
-  const Fd& fd() const { return fd_; }
+  // socket is the connection to the server.
+  LoopbackSocket& socket() { return socket_; }
 
   // Seal returns `plaintext` sealed as the connection's next frame.
   std::vector<uint8_t> Seal(absl::string_view plaintext) {
@@ -374,7 +114,7 @@ class RawAltsClient {
   // Echo sends `message` in one frame and returns the echoed plaintext
   // (empty if the echo did not come back whole).
   std::string Echo(absl::string_view message) {
-    if (!SendAll(fd_, Seal(message))) return "";
+    if (!socket_.Send(Seal(message))) return "";
     std::vector<uint8_t> in;
     std::string echoed;
     uint8_t buf[4096];
@@ -390,7 +130,7 @@ class RawAltsClient {
         in.erase(in.begin(), in.begin() + static_cast<ptrdiff_t>(opened->consumed));
         continue;
       }
-      const ssize_t n = ReadSome(fd_, buf, sizeof(buf));
+      const ssize_t n = socket_.ReadSome(absl::MakeSpan(buf));
       if (n <= 0) return "";
       in.insert(in.end(), buf, buf + n);
     }
@@ -398,10 +138,10 @@ class RawAltsClient {
   }
 
  private:
-  RawAltsClient(Fd fd, RecordProtector protector)
-      : fd_(std::move(fd)), protector_(std::move(protector)) {}
+  RawAltsClient(LoopbackSocket socket, RecordProtector protector)
+      : socket_(std::move(socket)), protector_(std::move(protector)) {}
 
-  Fd fd_;
+  LoopbackSocket socket_;
   RecordProtector protector_;
 };
 
@@ -426,7 +166,7 @@ class AltsEchoTest : public ::testing::Test {
          "--out", Path("stranger")},
     };
     for (const auto& command : commands) {
-      Result r = RunToEnd(kAltsKeygen, command);
+      ProcessResult r = RunToEnd(kAltsKeygen, command);
       ASSERT_EQ(r.exit_code, 0) << command[0] << "\n" << r;
     }
   }
@@ -468,8 +208,8 @@ class AltsEchoTest : public ::testing::Test {
   }
 
   // RunClient runs `alts_echo --connect` to the server as leaf `name`.
-  Result RunClient(std::vector<std::string> extra = {}, absl::string_view name = "client",
-                   absl::string_view roots = "root") {
+  ProcessResult RunClient(std::vector<std::string> extra = {}, absl::string_view name = "client",
+                          absl::string_view roots = "root") {
     std::vector<std::string> args = {"--connect", absl::StrCat("127.0.0.1:", port_)};
     for (std::string& a : Credential(name, roots)) args.push_back(std::move(a));
     for (std::string& a : extra) args.push_back(std::move(a));
@@ -478,15 +218,15 @@ class AltsEchoTest : public ::testing::Test {
 
   // ExpectServerStillServes runs one good client and checks its echo.
   void ExpectServerStillServes() {
-    Result r = RunClient({"--target", kServerAccount});
+    ProcessResult r = RunClient({"--target", kServerAccount});
     EXPECT_EQ(r.exit_code, 0) << r;
     EXPECT_EQ(Line(r, "bytes verified: "), "bytes verified: 64") << r;
   }
 
   // StopServer sends SIGTERM and returns the server's result.
-  Result StopServer() {
+  ProcessResult StopServer() {
     server_->Signal(SIGTERM);
-    Result r = server_->Wait();
+    ProcessResult r = server_->Wait();
     EXPECT_EQ(r.exit_code, 0) << r;
     EXPECT_EQ(r.err, "") << r;
     return r;
@@ -518,7 +258,7 @@ std::string* AltsEchoTest::dir_ = nullptr;
 
 TEST_F(AltsEchoTest, AuthenticatedEchoShowsBothIdentities) {
   StartServer();
-  Result client = RunClient({"--target", kServerAccount});
+  ProcessResult client = RunClient({"--target", kServerAccount});
   ASSERT_EQ(client.exit_code, 0) << client;
   EXPECT_EQ(client.err, "") << client;
   EXPECT_THAT(Line(client, "server identity: "),
@@ -538,7 +278,7 @@ TEST_F(AltsEchoTest, AuthenticatedEchoShowsBothIdentities) {
   const std::string peer = std::string(
       absl::string_view(accepted).substr(0, accepted.find(": ")).substr(strlen("accepted ")));
   EXPECT_EQ(server_->WaitForLine("closed "), absl::StrCat("closed ", peer, ": echoed 64 bytes"));
-  Result server = StopServer();
+  ProcessResult server = StopServer();
   EXPECT_THAT(server.out, HasSubstr("received SIGTERM, shutting down\n"));
   EXPECT_THAT(server.out, HasSubstr("totals: accepted 1, rejected 0, closed 1, open at "
                                     "shutdown 0, bytes echoed 64\n"));
@@ -547,7 +287,7 @@ TEST_F(AltsEchoTest, AuthenticatedEchoShowsBothIdentities) {
 TEST_F(AltsEchoTest, IdleConnectionsHoldNoPoolBuffers) {
   StartServer();
   const auto start = Clock::now();
-  Result client = RunClient(
+  ProcessResult client = RunClient(
       {"--conns", absl::StrCat(kIdleConns), "--idle-seconds", "1", "--message-size", "100"});
   ASSERT_EQ(client.exit_code, 0) << client;
   EXPECT_GE(Clock::now() - start, std::chrono::seconds(1));
@@ -567,27 +307,27 @@ TEST_F(AltsEchoTest, IdleConnectionsHoldNoPoolBuffers) {
       << client;
   EXPECT_GT(bytes, 0u);
   EXPECT_LT(bytes / kIdleConns, 4096u) << heap;
-  Result server = StopServer();
+  ProcessResult server = StopServer();
   EXPECT_THAT(server.out, HasSubstr(absl::StrCat("totals: accepted ", kIdleConns,
                                                  ", rejected 0, closed ", kIdleConns)));
 }
 
 TEST_F(AltsEchoTest, BulkBytesAreVerified) {
   StartServer({"--threads", "1"});
-  Result client = RunClient({"--bytes", absl::StrCat(kBulkBytes)});
+  ProcessResult client = RunClient({"--bytes", absl::StrCat(kBulkBytes)});
   ASSERT_EQ(client.exit_code, 0) << client;
   EXPECT_EQ(Line(client, "bytes verified: "), absl::StrCat("bytes verified: ", kBulkBytes));
   EXPECT_THAT(Line(client, "throughput: "),
               HasSubstr(absl::StrCat(" MB/s (", kBulkBytes, " bytes in ")));
   EXPECT_THAT(server_->WaitForLine("closed "),
               HasSubstr(absl::StrCat(": echoed ", kBulkBytes, " bytes")));
-  Result server = StopServer();
+  ProcessResult server = StopServer();
   EXPECT_THAT(server.out, HasSubstr(absl::StrCat("bytes echoed ", kBulkBytes, "\n")));
 }
 
 TEST_F(AltsEchoTest, TargetMismatchFailsClearlyAndServerKeepsServing) {
   StartServer();
-  Result client = RunClient({"--target", "someone-else@example"});
+  ProcessResult client = RunClient({"--target", "someone-else@example"});
   EXPECT_EQ(client.exit_code, 1) << client;
   EXPECT_THAT(client.err, HasSubstr(absl::StrCat("alts_echo: handshake with 127.0.0.1:", port_,
                                                  " failed: PERMISSION_DENIED: server identity "
@@ -599,7 +339,7 @@ TEST_F(AltsEchoTest, TargetMismatchFailsClearlyAndServerKeepsServing) {
   EXPECT_THAT(server_->WaitForLine("rejected "),
               HasSubstr(": UNAVAILABLE: peer closed the connection during the handshake"));
   ExpectServerStillServes();
-  Result server = StopServer();
+  ProcessResult server = StopServer();
   EXPECT_THAT(server.out, HasSubstr("totals: accepted 1, rejected 1, closed 1,"));
 }
 
@@ -607,18 +347,18 @@ TEST_F(AltsEchoTest, ClientFromAnotherRootIsRejectedWithTheReason) {
   StartServer();
   // The stranger trusts the server's root, but its own chain is from a root
   // the server does not know.
-  Result client = RunClient({}, "stranger", "root");
+  ProcessResult client = RunClient({}, "stranger", "root");
   EXPECT_EQ(client.exit_code, 1) << client;
   EXPECT_THAT(client.err, HasSubstr("alts_echo: handshake with 127.0.0.1:")) << client;
   EXPECT_THAT(server_->WaitForLine("rejected "),
-              testing::MatchesRegex("rejected 127\\.0\\.0\\.1:[0-9]+: UNAUTHENTICATED: .*"));
+              ::testing::MatchesRegex("rejected 127\\.0\\.0\\.1:[0-9]+: UNAUTHENTICATED: .*"));
   ExpectServerStillServes();
   StopServer();
 }
 
 TEST_F(AltsEchoTest, AllowListRejectsOtherServiceAccounts) {
   StartServer({"--allow", kClientAccount, "--allow", "someone@example"});
-  Result intruder = RunClient({}, "intruder");
+  ProcessResult intruder = RunClient({}, "intruder");
   EXPECT_EQ(intruder.exit_code, 1) << intruder;
   EXPECT_THAT(server_->WaitForLine("rejected "), HasSubstr(": PERMISSION_DENIED: "));
   ExpectServerStillServes();
@@ -628,12 +368,12 @@ TEST_F(AltsEchoTest, AllowListRejectsOtherServiceAccounts) {
 TEST_F(AltsEchoTest, GarbageBeforeTheHandshakeIsRejected) {
   StartServer();
   {
-    Fd raw = ConnectLoopback(port_);
-    const std::string peer = LocalName(raw);
-    ASSERT_TRUE(SendAll(raw, "GET / HTTP/1.1\r\nHost: example\r\n\r\n"));
+    LoopbackSocket raw = LoopbackSocket::Connect(port_);
+    const std::string peer = raw.LocalName();
+    ASSERT_TRUE(raw.Send("GET / HTTP/1.1\r\nHost: example\r\n\r\n"));
     EXPECT_THAT(server_->WaitForLine("rejected "),
                 StartsWith(absl::StrCat("rejected ", peer, ": INVALID_ARGUMENT: ")));
-    EXPECT_TRUE(ReadsEndOfStream(raw));
+    EXPECT_TRUE(raw.ReadsEndOfStream());
   }
   ExpectServerStillServes();
   StopServer();
@@ -656,7 +396,7 @@ TEST_P(AltsEchoAfterHandshakeTest, BadFrameIsRejectedAndServerKeepsServing) {
   {
     absl::StatusOr<RawAltsClient> client = RawAltsClient::Connect(port_, ClientConfig());
     ASSERT_TRUE(client.ok()) << client.status();
-    const std::string peer = LocalName(client->fd());
+    const std::string peer = client->socket().LocalName();
     EXPECT_THAT(server_->WaitForLine("accepted "),
                 StartsWith(absl::StrCat("accepted ", peer, ": echo-client@example team=qa")));
     // The session works before anything goes wrong.
@@ -678,13 +418,13 @@ TEST_P(AltsEchoAfterHandshakeTest, BadFrameIsRejectedAndServerKeepsServing) {
       bad = client->Seal("pong");
       bad[kFrameHeaderSize] ^= 0x01;
     }
-    ASSERT_TRUE(SendAll(client->fd(), bad));
+    ASSERT_TRUE(client->socket().Send(bad));
     EXPECT_THAT(server_->WaitForLine("rejected "),
                 StartsWith(absl::StrCat("rejected ", peer, ": ", GetParam().code, ": ")));
-    EXPECT_TRUE(ReadsEndOfStream(client->fd()));
+    EXPECT_TRUE(client->socket().ReadsEndOfStream());
   }
   ExpectServerStillServes();
-  Result server = StopServer();
+  ProcessResult server = StopServer();
   EXPECT_THAT(server.out, HasSubstr("totals: accepted 2, rejected 1, closed 1,"));
 }
 
@@ -708,14 +448,14 @@ TEST_F(AltsEchoTest, InterruptClosesOpenConnectionsAndPrintsTotals) {
   ASSERT_NE(client, nullptr);
   ASSERT_THAT(server_->WaitForLine("accepted "), StartsWith("accepted "));
   server_->Signal(SIGINT);
-  Result server = server_->Wait();
+  ProcessResult server = server_->Wait();
   EXPECT_EQ(server.exit_code, 0) << server;
   EXPECT_THAT(server.out, HasSubstr("received SIGINT, shutting down\n"));
   EXPECT_THAT(server.out, HasSubstr("totals: accepted 1, rejected 0, closed 0, open at "
                                     "shutdown 1, bytes echoed "));
   // The client notices long before its 60 idle seconds are up.
   const auto start = Clock::now();
-  Result r = client->Wait();
+  ProcessResult r = client->Wait();
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(30));
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_THAT(r.err, HasSubstr("alts_echo: 1 of 1 connections failed")) << r;
@@ -723,27 +463,22 @@ TEST_F(AltsEchoTest, InterruptClosesOpenConnectionsAndPrintsTotals) {
 
 TEST_F(AltsEchoTest, RuntimeFailuresExitOne) {
   // Missing credential file.
-  Result missing = RunToEnd(kAltsEcho, {"--connect", "127.0.0.1:1", "--cert", Path("nope.chain"),
-                                        "--key", Path("client.key"), "--roots", Path("root.root")});
+  ProcessResult missing =
+      RunToEnd(kAltsEcho, {"--connect", "127.0.0.1:1", "--cert", Path("nope.chain"), "--key",
+                           Path("client.key"), "--roots", Path("root.root")});
   EXPECT_EQ(missing.exit_code, 1) << missing;
   EXPECT_THAT(missing.err, StartsWith(absl::StrCat("alts_echo: NOT_FOUND: cannot load --cert ",
                                                    Path("nope.chain"))))
       << missing;
   // A roots file that is not one.
-  Result bad_roots =
+  ProcessResult bad_roots =
       RunToEnd(kAltsEcho, {"--listen", "127.0.0.1:0", "--cert", Path("server.chain"), "--key",
                            Path("server.key"), "--roots", Path("server.chain")});
   EXPECT_EQ(bad_roots.exit_code, 1) << bad_roots;
   EXPECT_THAT(bad_roots.err, HasSubstr("cannot load --roots ")) << bad_roots;
   // Nobody listening.
-  Fd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  const std::string unused = LocalName(probe);
-  probe = Fd();
-  Result refused = RunToEnd(kAltsEcho, [&] {
+  const std::string unused = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
+  ProcessResult refused = RunToEnd(kAltsEcho, [&] {
     std::vector<std::string> args = {"--connect", unused};
     for (std::string& a : Credential("client")) args.push_back(std::move(a));
     return args;
@@ -757,7 +492,7 @@ TEST_F(AltsEchoTest, RuntimeFailuresExitOne) {
 class AltsEchoUsageTest : public ::testing::TestWithParam<std::vector<std::string>> {};
 
 TEST_P(AltsEchoUsageTest, ExitsTwoWithUsage) {
-  Result r = RunToEnd(kAltsEcho, GetParam());
+  ProcessResult r = RunToEnd(kAltsEcho, GetParam());
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_THAT(r.err, StartsWith("alts_echo: ")) << r;
   EXPECT_THAT(r.err, HasSubstr("usage:\n  alts_echo --listen")) << r;
@@ -794,4 +529,4 @@ INSTANTIATE_TEST_SUITE_P(
         With({"--listen", "127.0.0.1"}), With({"--connect", "example.com:443"})));
 
 }  // namespace
-}  // namespace alts
+}  // namespace alts::testing

@@ -2,22 +2,8 @@
 // and against hostile or scripted peers written here on raw sockets. The
 // frames the scripted peers send are gRPC's own vectors (spec section 5.2).
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -32,10 +18,10 @@
 #include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/tools/loopback_socket.h"
+#include "tests/tools/process_runner.h"
 
-extern char** environ;
-
-namespace alts {
+namespace alts::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -44,11 +30,6 @@ using ::testing::StartsWith;
 constexpr char kRecordPeer[] = RECORD_PEER_PATH;
 
 using Clock = std::chrono::steady_clock;
-// kProcessDeadline: a record_peer run that takes longer is hung; kill it.
-// Generous because sanitizer builds run the tool several times slower.
-constexpr std::chrono::seconds kProcessDeadline{120};
-// kPollSlice is how often waiting loops re-check for the child's exit.
-constexpr int kPollSliceMs = 20;
 
 #ifdef ALTS_SANITIZER_BUILD
 // Sanitized builds are several times slower; the large-frame run is scaled
@@ -114,164 +95,13 @@ std::vector<uint8_t> Concat(std::vector<uint8_t> a,
   return a;
 }
 
-// Result is how a record_peer run ended.
-struct Result {
-  int exit_code = -1;  // -1: killed at the deadline; 128+N: killed by signal N
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const Result& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout:\n"
-            << r.out << "--- stderr:\n"
-            << r.err;
-}
-
-// Process is one running record_peer with its stdout and stderr on pipes.
-// The destructor kills it if it is still running.
-class Process {
- public:
-  // Start spawns record_peer with `args`; fails the test and returns null if
-  // it cannot.
-  static std::unique_ptr<Process> Start(const std::vector<std::string>& args) {
-    int out_pipe[2];
-    int err_pipe[2];
-    if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-      return nullptr;
-    }
-    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-      close(out_pipe[0]);
-      close(out_pipe[1]);
-      return nullptr;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-    std::vector<std::string> argv_storage = {kRecordPeer};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    int rc =
-        posix_spawn(&pid, kRecordPeer, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << kRecordPeer << ": "
-                    << std::strerror(rc);
-      close(out_pipe[0]);
-      close(err_pipe[0]);
-      return nullptr;
-    }
-    return std::unique_ptr<Process>(new Process(pid, out_pipe[0], err_pipe[0]));
-  }
-
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-  ~Process() {
-    if (!exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(out_fd_);
-    close(err_fd_);
-  }
-
-  // ReadLine returns the first stdout line (without '\n'), or "" if the
-  // process ends or the deadline passes first.
-  std::string ReadLine() {
-    const auto deadline = Clock::now() + kProcessDeadline;
-    while (result_.out.find('\n') == std::string::npos &&
-           Clock::now() < deadline) {
-      if (!Drain(kPollSliceMs) && !out_open_) break;
-    }
-    size_t nl = result_.out.find('\n');
-    if (nl == std::string::npos) return "";
-    std::string line = result_.out.substr(0, nl);
-    result_.out.erase(0, nl + 1);
-    return line;
-  }
-
-  // Wait waits for the exit (killing it at kProcessDeadline) and returns the
-  // exit code and everything written to stdout (after ReadLine) and stderr.
-  Result Wait() {
-    const auto deadline = Clock::now() + kProcessDeadline;
-    while (!exited_) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        exited_ = true;
-        if (WIFEXITED(status)) {
-          result_.exit_code = WEXITSTATUS(status);
-        } else if (WIFSIGNALED(status)) {
-          result_.exit_code = 128 + WTERMSIG(status);
-        }
-        break;
-      }
-      if (Clock::now() >= deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        exited_ = true;
-        result_.exit_code = -1;
-        ADD_FAILURE() << "record_peer did not finish in time; killed";
-        break;
-      }
-      Drain(kPollSliceMs);
-    }
-    while (out_open_ || err_open_) {
-      if (!Drain(kPollSliceMs)) break;
-    }
-    return result_;
-  }
-
- private:
-  Process(pid_t pid, int out_fd, int err_fd)
-      : pid_(pid), out_fd_(out_fd), err_fd_(err_fd) {}
-
-  // Drain waits up to `timeout_ms` for output and appends it. Returns false
-  // if nothing arrived.
-  bool Drain(int timeout_ms) {
-    pollfd fds[2] = {{out_open_ ? out_fd_ : -1, POLLIN, 0},
-                     {err_open_ ? err_fd_ : -1, POLLIN, 0}};
-    if (poll(fds, 2, timeout_ms) <= 0) return false;
-    bool got = false;
-    char buf[4096];
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].revents == 0) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n > 0) {
-        (i == 0 ? result_.out : result_.err)
-            .append(buf, static_cast<size_t>(n));
-        got = true;
-      } else if (n == 0 || errno != EINTR) {
-        (i == 0 ? out_open_ : err_open_) = false;
-        got = true;
-      }
-    }
-    return got;
-  }
-
-  pid_t pid_;
-  int out_fd_;
-  int err_fd_;
-  bool out_open_ = true;
-  bool err_open_ = true;
-  bool exited_ = false;
-  Result result_;
-};
-
 // StartListener starts `record_peer --listen 127.0.0.1:<port>` plus `args`
 // and returns it with the port it printed (0 on failure, test failed).
 std::pair<std::unique_ptr<Process>, int> StartListener(
     const std::vector<std::string>& args, int port = 0) {
   std::vector<std::string> all = {"--listen", absl::StrCat("127.0.0.1:", port)};
   all.insert(all.end(), args.begin(), args.end());
-  std::unique_ptr<Process> p = Process::Start(all);
+  std::unique_ptr<Process> p = Process::Start(kRecordPeer, all);
   if (p == nullptr) return {nullptr, 0};
   std::string line = p->ReadLine();
   constexpr absl::string_view kPrefix = "LISTENING 127.0.0.1:";
@@ -293,106 +123,18 @@ std::vector<std::string> WithConnect(int port, std::vector<std::string> args) {
 }
 
 // RunPair runs a listener and a connector to completion.
-std::pair<Result, Result> RunPair(
+std::pair<ProcessResult, ProcessResult> RunPair(
     const std::vector<std::string>& listen_args,
     const std::vector<std::string>& connect_args) {
   auto [listener, port] = StartListener(listen_args);
   if (listener == nullptr) return {};
   std::unique_ptr<Process> connector =
-      Process::Start(WithConnect(port, connect_args));
+      Process::Start(kRecordPeer, WithConnect(port, connect_args));
   if (connector == nullptr) return {};
-  Result connect_result = connector->Wait();
-  Result listen_result = listener->Wait();
+  ProcessResult connect_result = connector->Wait();
+  ProcessResult listen_result = listener->Wait();
   return {std::move(listen_result), std::move(connect_result)};
 }
-
-// RawSocket is a plain TCP socket for scripted peers.
-class RawSocket {
- public:
-  explicit RawSocket(int fd = -1) : fd_(fd) {}
-  RawSocket(RawSocket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  RawSocket& operator=(RawSocket&&) = delete;
-  ~RawSocket() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int fd() const { return fd_; }
-
-  static RawSocket Connect(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 ||
-        connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      ADD_FAILURE() << "connect to " << port << ": " << std::strerror(errno);
-    }
-    return RawSocket(fd);
-  }
-
-  // Listen binds 127.0.0.1 on a free port; `port` receives it.
-  static RawSocket Listen(int& port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (fd < 0 ||
-        bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        listen(fd, 1) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "listen: " << std::strerror(errno);
-    }
-    port = ntohs(addr.sin_port);
-    return RawSocket(fd);
-  }
-
-  RawSocket Accept() {
-    pollfd pfd = {fd_, POLLIN, 0};
-    if (poll(&pfd, 1, static_cast<int>(kProcessDeadline.count() * 1000)) != 1) {
-      ADD_FAILURE() << "no connection to accept";
-      return RawSocket();
-    }
-    return RawSocket(accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC));
-  }
-
-  // Send writes all of `data`; failures (the peer may already be gone) are
-  // returned, not asserted.
-  bool Send(absl::Span<const uint8_t> data) {
-    while (!data.empty()) {
-      ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
-
-  // Read reads exactly `n` bytes, or fewer if the peer closes or the deadline
-  // passes.
-  std::vector<uint8_t> Read(size_t n) {
-    std::vector<uint8_t> out;
-    const auto deadline = Clock::now() + kProcessDeadline;
-    uint8_t buf[4096];
-    while (out.size() < n && Clock::now() < deadline) {
-      pollfd pfd = {fd_, POLLIN, 0};
-      if (poll(&pfd, 1, kPollSliceMs) <= 0) continue;
-      ssize_t got = read(fd_, buf, std::min(sizeof(buf), n - out.size()));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) break;
-      out.insert(out.end(), buf, buf + got);
-    }
-    return out;
-  }
-
-  // ReadToEnd reads until EOF or reset; returns the byte count.
-  size_t ReadToEnd() { return Read(SIZE_MAX).size(); }
-
- private:
-  int fd_;
-};
 
 // Key returns the spec key for `protocol`.
 std::string Key(absl::string_view protocol) {
@@ -400,7 +142,7 @@ std::string Key(absl::string_view protocol) {
 }
 
 // ExpectSuccess checks a clean run that printed exactly `line`.
-void ExpectSuccess(const Result& r, absl::string_view line) {
+void ExpectSuccess(const ProcessResult& r, absl::string_view line) {
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(r.out, absl::StrCat(line, "\n")) << r;
   EXPECT_EQ(r.err, "") << r;
@@ -460,7 +202,7 @@ TEST(RecordPeerTest, EchoesGrpcRekeyFramesByteForByte) {
   // the same plaintext must be gRPC's server frames #0 and #1 exactly.
   auto [listener, port] = StartListener({"--key", kRekeyKey, "--mode", "echo"});
   ASSERT_NE(listener, nullptr);
-  RawSocket peer = RawSocket::Connect(port);
+  LoopbackSocket peer = LoopbackSocket::Connect(port);
   ASSERT_TRUE(
       peer.Send(Concat(FromHex(kRekeyClient0), FromHex(kRekeyClient1))));
   std::vector<uint8_t> want =
@@ -478,7 +220,7 @@ TEST(RecordPeerTest, EchoesGrpcGcmFramesWithGrpcKeystream) {
   auto [listener, port] = StartListener(
       {"--key", kGcmKey, "--protocol", "ALTSRP_GCM_AES128", "--mode", "echo"});
   ASSERT_NE(listener, nullptr);
-  RawSocket peer = RawSocket::Connect(port);
+  LoopbackSocket peer = LoopbackSocket::Connect(port);
   ASSERT_TRUE(peer.Send(FromHex(kGcmClient0)));
   std::vector<uint8_t> echo0 = peer.Read(38);
   ASSERT_TRUE(peer.Send(FromHex(kGcmClient1)));
@@ -555,10 +297,10 @@ TEST_P(RecordPeerHostileTest, EchoSideRejectsWithSpecificError) {
   auto [listener, port] = StartListener(
       {"--key", Key(c.protocol), "--protocol", c.protocol, "--mode", "echo"});
   ASSERT_NE(listener, nullptr);
-  RawSocket peer = RawSocket::Connect(port);
+  LoopbackSocket peer = LoopbackSocket::Connect(port);
   peer.Send(c.bytes);
   if (c.close_after) peer.ShutdownWrite();
-  Result r = listener->Wait();
+  ProcessResult r = listener->Wait();
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_THAT(r.err, StartsWith(c.message)) << r;
   EXPECT_EQ(r.out, "") << r;
@@ -574,23 +316,25 @@ INSTANTIATE_TEST_SUITE_P(Frames, RecordPeerHostileTest,
 // against a raw listener, lets `script` play the echo side, and returns the
 // check side's result.
 template <typename Script>
-Result RunCheckAgainst(const std::vector<std::string>& args, Script script) {
+ProcessResult RunCheckAgainst(const std::vector<std::string>& args,
+                              Script script) {
   int port = 0;
-  RawSocket listener = RawSocket::Listen(port);
-  std::unique_ptr<Process> check = Process::Start(WithConnect(port, args));
+  LoopbackSocket listener = LoopbackSocket::Listen(port);
+  std::unique_ptr<Process> check =
+      Process::Start(kRecordPeer, WithConnect(port, args));
   if (check == nullptr) return {};
   {
     // Closed before waiting: the check side reads until the echo side closes.
-    RawSocket peer = listener.Accept();
+    LoopbackSocket peer = listener.Accept();
     script(peer);
   }
   return check->Wait();
 }
 
 TEST(RecordPeerCheckTest, RejectsMalformedEchoFrame) {
-  Result r = RunCheckAgainst(
+  ProcessResult r = RunCheckAgainst(
       {"--key", kRekeyKey, "--mode", "check", "--bytes", "1000"},
-      [](RawSocket& peer) {
+      [](LoopbackSocket& peer) {
         std::vector<uint8_t> bad_type = FromHex("2000000005000000");
         bad_type.resize(32, 0);
         peer.Send(bad_type);
@@ -604,9 +348,9 @@ TEST(RecordPeerCheckTest, RejectsMalformedEchoFrame) {
 
 TEST(RecordPeerCheckTest, ReportsFirstMismatchingOffset) {
   // A valid server frame, but of "Hello, ALTS!" rather than the check data.
-  Result r = RunCheckAgainst(
+  ProcessResult r = RunCheckAgainst(
       {"--key", kRekeyKey, "--mode", "check", "--bytes", "1000"},
-      [](RawSocket& peer) {
+      [](LoopbackSocket& peer) {
         peer.Send(FromHex(kRekeyServer0));
         peer.ReadToEnd();
       });
@@ -617,9 +361,9 @@ TEST(RecordPeerCheckTest, ReportsFirstMismatchingOffset) {
 }
 
 TEST(RecordPeerCheckTest, RejectsEchoLongerThanSent) {
-  Result r = RunCheckAgainst(
+  ProcessResult r = RunCheckAgainst(
       {"--key", kRekeyKey, "--mode", "check", "--bytes", "5"},
-      [](RawSocket& peer) {
+      [](LoopbackSocket& peer) {
         peer.Send(FromHex(kRekeyServer0));  // 12 bytes of plaintext
         peer.ReadToEnd();
       });
@@ -630,9 +374,9 @@ TEST(RecordPeerCheckTest, RejectsEchoLongerThanSent) {
 }
 
 TEST(RecordPeerCheckTest, ReportsShortEchoWhenPeerCloses) {
-  Result r = RunCheckAgainst(
+  ProcessResult r = RunCheckAgainst(
       {"--key", kRekeyKey, "--mode", "check", "--bytes", "1000"},
-      [](RawSocket& peer) {
+      [](LoopbackSocket& peer) {
         // Swallow everything, echo nothing, close after the check side does.
         EXPECT_GT(peer.ReadToEnd(), 1000u);
       });
@@ -657,10 +401,10 @@ TEST(RecordPeerTest, KeyMismatchFailsBothSides) {
 
 TEST(RecordPeerTest, ConnectRetriesUntilTheListenerIsUp) {
   // Find a free port, release it, start the connector first.
-  int port = 0;
-  { RawSocket probe = RawSocket::Listen(port); }
-  std::unique_ptr<Process> check = Process::Start(WithConnect(
-      port, {"--key", kRekeyKey, "--mode", "check", "--bytes", "1000"}));
+  const int port = UnusedLoopbackPort();
+  std::unique_ptr<Process> check = Process::Start(
+      kRecordPeer, WithConnect(port, {"--key", kRekeyKey, "--mode", "check",
+                                      "--bytes", "1000"}));
   ASSERT_NE(check, nullptr);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto [echo, listening_port] = StartListener({"--key", kRekeyKey}, port);
@@ -670,13 +414,13 @@ TEST(RecordPeerTest, ConnectRetriesUntilTheListenerIsUp) {
 }
 
 TEST(RecordPeerTest, ConnectGivesUpWhenNobodyListens) {
-  int port = 0;
-  { RawSocket probe = RawSocket::Listen(port); }
+  const int port = UnusedLoopbackPort();
   const auto start = Clock::now();
-  std::unique_ptr<Process> check = Process::Start(WithConnect(
-      port, {"--key", kRekeyKey, "--mode", "check", "--bytes", "10"}));
+  std::unique_ptr<Process> check = Process::Start(
+      kRecordPeer, WithConnect(port, {"--key", kRekeyKey, "--mode", "check",
+                                      "--bytes", "10"}));
   ASSERT_NE(check, nullptr);
-  Result r = check->Wait();
+  ProcessResult r = check->Wait();
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_THAT(r.err, StartsWith("record_peer: no connection: ")) << r;
   EXPECT_GE(Clock::now() - start, std::chrono::seconds(4));
@@ -686,9 +430,9 @@ class RecordPeerUsageTest
     : public ::testing::TestWithParam<std::vector<std::string>> {};
 
 TEST_P(RecordPeerUsageTest, ExitsTwoWithUsage) {
-  std::unique_ptr<Process> p = Process::Start(GetParam());
+  std::unique_ptr<Process> p = Process::Start(kRecordPeer, GetParam());
   ASSERT_NE(p, nullptr);
-  Result r = p->Wait();
+  ProcessResult r = p->Wait();
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_THAT(r.err, StartsWith("record_peer: ")) << r;
   EXPECT_THAT(r.err, HasSubstr("usage: record_peer")) << r;
@@ -730,4 +474,4 @@ INSTANTIATE_TEST_SUITE_P(
         std::vector<std::string>{kListen, kAddr, "--key", kRekeyKey, "stray"}));
 
 }  // namespace
-}  // namespace alts
+}  // namespace alts::testing
