@@ -1,9 +1,12 @@
-# check_bench_json.cmake: runs one benchmark program with tiny sizes and
-# checks its JSON results. Usage:
-#   cmake -DPROGRAM=<path> -DKIND=throughput|alloc_stats -DJSON=<out path>
-#         -P check_bench_json.cmake
-# Fails (FATAL_ERROR) if the program exits non-zero, the JSON does not parse,
-# a row is missing or lacks a field, or any row reports errors != 0.
+# check_bench_json.cmake: runs one whole-system benchmark program with tiny
+# sizes and checks its JSON results. Usage:
+#   cmake -DPROGRAM=<path> -DKIND=throughput|alloc_stats|handshake_bench|stress
+#         -DJSON=<out path> -P check_bench_json.cmake
+# Fails (FATAL_ERROR) if the program exits non-zero (each does when a
+# transfer, handshake or echo failed), the JSON does not parse, a row is
+# missing, out of order or lacks a field, a field has the wrong type, or a
+# row reports errors != 0 or breaks its KIND's checks below. Figures are
+# never compared with anything but the sizes the run was asked for.
 
 cmake_minimum_required(VERSION 3.25)
 
@@ -13,18 +16,30 @@ foreach(_var PROGRAM KIND JSON)
   endif()
 endforeach()
 
+# Each KIND sets:
+#   _args            the program's arguments (--json is added)
+#   _key_fields      the fields that, joined with '/', name a row
+#   _string_fields   fields every row has as strings
+#   _number_fields   fields every row has as numbers ("errors" is one)
+#   _expected_rows   the row names, in order
+#   _int_checks      field:OP:value, OP an integer comparison of if()
+#                    (EQUAL, GREATER_EQUAL, ...) every row's field passes
+#   _positive_fields decimals every row has greater than zero
+set(_int_checks)
+set(_positive_fields)
 if(KIND STREQUAL "throughput")
   # 4 MiB per mode: every mode, frame size and both senders run.
   set(_args --bytes=4194304 --alts_sender=both)
-  set(_key_field mode)
+  set(_key_fields mode frame_size)
   set(_string_fields mode sender)
   set(_number_fields frame_size mb_per_s cpu_s_per_gb bytes errors)
   # One row per mode and frame size (the faster ALTS sender only).
   set(_expected_rows "tcp/0" "alts/16384" "alts/65536" "alts/1048576"
                      "tls13_boringssl/16384")
+  set(_int_checks "bytes:EQUAL:4194304")
 elseif(KIND STREQUAL "alloc_stats")
   set(_args --iterations=20 --warmup=10)
-  set(_key_field operation)
+  set(_key_fields operation policy)
   set(_string_fields operation policy)
   set(_number_fields mean_bytes mean_count iterations errors)
   set(_expected_rows)
@@ -33,6 +48,35 @@ elseif(KIND STREQUAL "alloc_stats")
       list(APPEND _expected_rows "${_op}/${_policy}")
     endforeach()
   endforeach()
+  set(_int_checks "iterations:EQUAL:20")
+elseif(KIND STREQUAL "handshake_bench")
+  # 0.05 s per mode over both transports: every mode runs its warm-up and at
+  # least one handshake in each of the program's 5 interleaved rounds.
+  set(_args --seconds=0.05 --transport=both)
+  set(_key_fields mode transport)
+  set(_string_fields mode transport)
+  set(_number_fields handshakes_per_s handshakes_per_cpu_s handshakes_per_s_incl_setup
+                     handshakes errors)
+  set(_expected_rows)
+  foreach(_transport socketpair tcp)
+    foreach(_mode alts_full alts_full_cached alts_resumed tls13_mutual_boringssl
+                  alts_full_reactor)
+      list(APPEND _expected_rows "${_mode}/${_transport}")
+    endforeach()
+  endforeach()
+  set(_int_checks "handshakes:GREATER_EQUAL:5")
+  # A missing or zero rate means the clock never ran.
+  set(_positive_fields handshakes_per_s)
+elseif(KIND STREQUAL "stress")
+  # 64 connections with real handshakes and churn, 20 messages each: one row
+  # for the whole run, every message echoed and verified.
+  set(_args --conns=64 --messages=20 --max-size=4096 --churn-per-s=500)
+  set(_key_fields conns)
+  set(_string_fields)
+  set(_number_fields conns messages_per_s p50_us p99_us bytes_verified errors peak_rss_bytes
+                     pool_high_water rss_after_bytes messages)
+  set(_expected_rows "64")
+  set(_int_checks "messages:EQUAL:1280")
 else()
   message(FATAL_ERROR "check_bench_json: unknown KIND '${KIND}'")
 endif()
@@ -75,26 +119,37 @@ foreach(_i RANGE ${_last})
       message(FATAL_ERROR "row ${_i} field '${_field}' is ${_type}, not ${_want_type}")
     endif()
   endforeach()
+
+  set(_key_parts)
+  foreach(_field ${_key_fields})
+    string(JSON _part GET "${_doc}" results ${_i} ${_field})
+    list(APPEND _key_parts "${_part}")
+  endforeach()
+  list(JOIN _key_parts "/" _key)
+
   string(JSON _errors GET "${_doc}" results ${_i} errors)
   if(NOT _errors EQUAL 0)
-    message(FATAL_ERROR "row ${_i} reports ${_errors} errors:\n${_doc}")
+    message(FATAL_ERROR "row ${_i} (${_key}) reports ${_errors} errors:\n${_doc}")
   endif()
-  string(JSON _key GET "${_doc}" results ${_i} ${_key_field})
-  if(KIND STREQUAL "throughput")
-    string(JSON _frame GET "${_doc}" results ${_i} frame_size)
-    string(JSON _bytes GET "${_doc}" results ${_i} bytes)
-    if(NOT _bytes EQUAL 4194304)
-      message(FATAL_ERROR "row ${_i} (${_key}) checked ${_bytes} bytes, not 4194304")
+  foreach(_int_check ${_int_checks})
+    string(REPLACE ":" ";" _int_check "${_int_check}")
+    list(GET _int_check 0 _field)
+    list(GET _int_check 1 _op)
+    list(GET _int_check 2 _value)
+    string(JSON _got GET "${_doc}" results ${_i} ${_field})
+    if(NOT _got ${_op} _value)
+      message(FATAL_ERROR "row ${_i} (${_key}) has ${_field} ${_got}, not ${_op} ${_value}")
     endif()
-    list(APPEND _seen "${_key}/${_frame}")
-  else()
-    string(JSON _policy GET "${_doc}" results ${_i} policy)
-    string(JSON _iterations GET "${_doc}" results ${_i} iterations)
-    if(NOT _iterations EQUAL 20)
-      message(FATAL_ERROR "row ${_i} (${_key}) measured ${_iterations} operations, not 20")
+  endforeach()
+  # A decimal (e.g. 1234.56) cannot be compared as a number here (CMake
+  # compares integers), so its text is checked.
+  foreach(_field ${_positive_fields})
+    string(JSON _got GET "${_doc}" results ${_i} ${_field})
+    if(NOT _got MATCHES "^[0-9]*\\.?[0-9]+([eE][-+]?[0-9]+)?$" OR _got MATCHES "^0*\\.?0*$")
+      message(FATAL_ERROR "row ${_i} (${_key}) has ${_field} '${_got}'")
     endif()
-    list(APPEND _seen "${_key}/${_policy}")
-  endif()
+  endforeach()
+  list(APPEND _seen "${_key}")
 endforeach()
 if(NOT _seen STREQUAL _expected_rows)
   message(FATAL_ERROR "rows are '${_seen}', expected '${_expected_rows}'")
