@@ -32,6 +32,11 @@ class ReadyHandler {
   // OnWritable is called after a write was refused or cut short by
   // back-pressure, once pending output has drained below the low-water mark.
   virtual void OnWritable() {}
+
+  // OnDrained is called when output that had to wait for the socket has all
+  // been sent (pending output reached zero). Writers that must know their
+  // bytes left the process (before closing, or to pace themselves) use it.
+  virtual void OnDrained() {}
 };
 
 // ReadyReader wraps a non-blocking fd on a reactor: when the fd is readable

@@ -609,7 +609,10 @@ void SecureConnection::Flush() {
       n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        drain_owed_ = true;
+        break;
+      }
       Fail(ErrnoStatus("write", errno));
       return;
     }
@@ -636,6 +639,11 @@ void SecureConnection::HandleWritable() {
   bool* alive = alive_;
   Flush();
   MaybeFinishClose();
+  if (drain_owed_ && write_head_ == nullptr && status_.ok() && handler_ != nullptr) {
+    drain_owed_ = false;
+    handler_->OnDrained();
+    if (alive != nullptr && !*alive) return;
+  }
   if (write_blocked_notify_ && status_.ok() && !write_closing_ && !waiting_for_buffer_ &&
       pending_write_ <= resources_->options.write_high_water / 2) {
     write_blocked_notify_ = false;

@@ -234,6 +234,7 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   bool paused_ = false;
   bool waiting_for_buffer_ = false;
   bool write_blocked_notify_ = false;  // a Write fell short: OnWritable owed
+  bool drain_owed_ = false;            // output waited for the socket: OnDrained owed
   bool read_ended_ = false;            // peer EOF seen
   bool write_closing_ = false;         // Close() called
   bool write_closed_ = false;          // shutdown(SHUT_WR) done

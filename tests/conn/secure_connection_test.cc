@@ -62,11 +62,13 @@ class Collector : public ReadyHandler {
     ++writable_calls;
     if (on_writable) on_writable();
   }
+  void OnDrained() override { ++drained_calls; }
 
   std::vector<uint8_t> received;
   int data_calls = 0;
   int end_calls = 0;
   int writable_calls = 0;
+  int drained_calls = 0;
   absl::Status end_status;
   std::function<void(absl::Span<uint8_t>)> on_data;
   std::function<void(const absl::Status&)> on_end;
@@ -308,6 +310,8 @@ TEST_F(SecureConnectionTest, SmallSendBufferForcesPartialWrites) {
   EXPECT_EQ(sh.received, msg);
   EXPECT_GT(ch.writable_calls, 0);
   EXPECT_EQ(client->pending_write_bytes(), 0u);
+  // Output waited for the socket, so the drain was reported.
+  RunUntil([&] { return ch.drained_calls > 0; });
 }
 
 TEST_F(SecureConnectionTest, HighWaterMarkRefusesOnlyWhatTheSocketCannotTake) {
