@@ -1,4 +1,4 @@
-// alts-test-labels: threads
+// alts-test-labels: threads long
 // Full connections (SecureListener + SecureDialer, real handshakes over
 // loopback TCP on a two-thread reactor group) under injected socket faults,
 // many seeds per fault. The faults start with the first handshake byte; the

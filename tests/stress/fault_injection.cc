@@ -498,8 +498,11 @@ void FinishStallLocked(State& s, std::unique_lock<std::mutex>& lock, int fd) {
   lock.lock();
   if (close_now) {
     s.closes_in_flight--;
-  } else if (auto it = s.fds.find(fd); it != s.fds.end() && it->second.delayed.empty()) {
-    it->second.stalled = false;  // (bytes written meanwhile keep the stall going)
+  } else if (auto it = s.fds.find(fd); it != s.fds.end()) {
+    // The owner may have written, shut down or closed meanwhile: then the
+    // stall goes on and the flusher comes back to it at once.
+    FdState& st = it->second;
+    if (st.delayed.empty() && !st.close_pending && st.shutdown_pending < 0) st.stalled = false;
   }
   s.cv.notify_all();
 }

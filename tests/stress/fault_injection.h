@@ -160,6 +160,7 @@ class FaultPlan {
   std::vector<FdRecord> records() const;
   // record returns the FdRecord of enrollment `ordinal` (which must exist).
   FdRecord record(uint64_t ordinal) const;
+  // seed returns the seed every decision derives from.
   uint64_t seed() const { return seed_; }
 
  private:

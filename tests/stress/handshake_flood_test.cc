@@ -1,4 +1,4 @@
-// alts-test-labels: threads
+// alts-test-labels: threads long
 // A handshake flood against one listener: a handshake cap of 8 with a queue
 // of 32, 100 silent clients (connect, send nothing) and 400 real ones. The
 // cap and the queue bound hold, the excess is refused with

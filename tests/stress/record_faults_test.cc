@@ -1,4 +1,4 @@
-// alts-test-labels: threads
+// alts-test-labels: threads long
 // Record connections (fixed key, no handshake) under injected socket faults,
 // over Unix socketpairs and loopback TCP, many seeds per fault: a client
 // sends a random message in random-size writes, the server echoes it. Every

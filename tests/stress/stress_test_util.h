@@ -108,13 +108,16 @@ class Sender : public ReadyHandler {
   void OnWritable() override;
   void OnEnd(const absl::Status& status) override;
 
+  // ended returns true once OnEnd has run; status returns what it reported.
   bool ended() const { return ended_; }
   const absl::Status& status() const { return status_; }
+  // echoed returns the bytes that came back; sent the bytes Write accepted.
   size_t echoed() const { return echoed_; }
   size_t sent() const { return sent_; }
   // corrupted returns true if a byte came back that differs from the byte
   // sent at its position (or more bytes came back than were sent).
   bool corrupted() const { return corrupted_; }
+  // message returns what this sender sends.
   const std::vector<uint8_t>& message() const { return message_; }
 
  private:
@@ -144,9 +147,12 @@ class Echo : public ReadyHandler {
   void OnWritable() override;
   void OnEnd(const absl::Status& status) override;
 
+  // ended returns true once OnEnd has run; status returns what it reported.
   bool ended() const { return ended_; }
   const absl::Status& status() const { return status_; }
+  // received returns the bytes delivered so far.
   size_t received() const { return received_; }
+  // corrupted returns true if a delivered byte differs from `expected`.
   bool corrupted() const { return corrupted_; }
 
  private:
