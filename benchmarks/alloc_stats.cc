@@ -63,6 +63,7 @@
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
 #include "alts/record_protocol.h"
+#include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/heap_accounting.h"
 #include "benchmarks/common/json_writer.h"
 #include "benchmarks/common/table_printer.h"
@@ -686,12 +687,7 @@ int Main(int argc, char** argv) {
   table.Print(stdout);
   std::printf("goal: 0 allocations per operation: %s\n", allocations == 0 ? "met" : "not met");
   const std::string json_path = absl::GetFlag(FLAGS_json);
-  if (!json_path.empty()) {
-    if (absl::Status s = json.WriteToFile(json_path); !s.ok()) {
-      std::fprintf(stderr, "alloc_stats: %s\n", s.ToString().c_str());
-      return 1;
-    }
-  }
+  if (!json_path.empty() && !WriteJsonResults(json, json_path, "alloc_stats")) return 1;
   return errors == 0 ? 0 : 1;
 }
 

@@ -46,21 +46,15 @@
 //               --seconds=0.2 --transport=socketpair --modes=alts_full
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <openssl/curve25519.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -79,10 +73,13 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
+#include "benchmarks/common/bench_pki.h"
+#include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/heap_accounting.h"
 #include "benchmarks/common/json_writer.h"
 #include "benchmarks/common/table_printer.h"
 #include "benchmarks/common/tls_baseline.h"
+#include "benchmarks/common/tls_drive.h"
 #include "conn/buffer_pool.h"
 #include "conn/handshake_driver.h"
 #include "conn/reactor.h"
@@ -136,72 +133,6 @@ constexpr char kClientAccount[] = "bench-client@alts.test";
 // kSessionKey: the client's session cache key for the resumed mode.
 constexpr char kSessionKey[] = "bench-server:443";
 
-// kCertificateLifetime: the ALTS test PKI is valid from an hour ago for this
-// long, far beyond any run.
-constexpr absl::Duration kCertificateLifetime = absl::Hours(24);
-
-// ErrnoError returns kInternal naming `what` and errno.
-absl::Status ErrnoError(absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
-}
-
-// UniqueFd owns a file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = other.Release();
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-
-  // get returns the fd, or -1.
-  int get() const { return fd_; }
-  // Release gives up ownership and returns the fd.
-  int Release() { return std::exchange(fd_, -1); }
-  // Reset closes the fd now.
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// SetNonBlocking puts `fd` in non-blocking mode.
-absl::Status SetNonBlocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL, 0);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return ErrnoError("fcntl");
-  return absl::OkStatus();
-}
-
-// WaitFds waits until one of `fds` is ready. Returns kDeadlineExceeded after
-// kStallTimeout without any, kInternal if poll fails.
-absl::Status WaitFds(absl::Span<pollfd> fds) {
-  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(kStallTimeout));
-  for (;;) {
-    for (pollfd& p : fds) p.revents = 0;
-    const int r = poll(fds.data(), fds.size(), timeout_ms);
-    if (r > 0) return absl::OkStatus();
-    if (r == 0) return absl::DeadlineExceededError("no progress on the sockets");
-    if (errno != EINTR) return ErrnoError("poll");
-  }
-}
-
-// WaitFd waits for `events` on one fd (see WaitFds).
-absl::Status WaitFd(int fd, short events) {
-  pollfd p{fd, events, 0};
-  return WaitFds(absl::MakeSpan(&p, 1));
-}
-
 // Transport is what a handshake runs over.
 enum class Transport { kSocketpair, kTcp };
 
@@ -224,9 +155,7 @@ class PairFactory {
   static absl::StatusOr<PairFactory> Create(Transport transport) {
     PairFactory factory(transport);
     if (transport == Transport::kTcp) {
-      absl::StatusOr<SocketAddress> address = ParseSocketAddress("127.0.0.1:0");
-      if (!address.ok()) return address.status();
-      absl::StatusOr<int> listener = ListenTcp(*address);
+      absl::StatusOr<int> listener = ListenLoopback();
       if (!listener.ok()) return listener.status();
       factory.listener_ = UniqueFd(*listener);
     }
@@ -312,35 +241,17 @@ struct AltsCredentials {
   std::shared_ptr<const WorkloadCredential> server;
 };
 
-// IssueLeaf returns a credential for `account` issued by `root`.
-absl::StatusOr<std::shared_ptr<const WorkloadCredential>> IssueLeaf(const SigningKey& root,
-                                                                    std::string account,
-                                                                    uint64_t serial) {
-  SecretArray<32> private_key;
-  CertificateParams params;
-  params.kind = handshake::LEAF;
-  X25519_keypair(params.public_key.data(), private_key.data());
-  params.subject = std::move(account);
-  params.not_before = absl::Now() - absl::Hours(1);
-  params.not_after = params.not_before + kCertificateLifetime;
-  params.serial = serial;
-  absl::StatusOr<std::string> leaf = IssueCertificate(root, params);
-  if (!leaf.ok()) return leaf.status();
-  return WorkloadCredential::Create({*std::move(leaf)}, private_key.span());
-}
-
-// MakeAltsCredentials generates the PKI. Errors as IssueCertificate and
-// WorkloadCredential::Create.
+// MakeAltsCredentials generates the PKI. Errors as BenchPki.
 absl::StatusOr<AltsCredentials> MakeAltsCredentials() {
-  absl::StatusOr<SigningKey> root = SigningKey::Generate("bench-root");
-  if (!root.ok()) return root.status();
+  absl::StatusOr<BenchPki> pki = BenchPki::Create();
+  if (!pki.ok()) return pki.status();
   AltsCredentials credentials;
-  credentials.roots.push_back(TrustRoot::FromSigningKey(*root));
+  credentials.roots.push_back(TrustRoot::FromSigningKey(pki->root()));
   absl::StatusOr<std::shared_ptr<const WorkloadCredential>> client =
-      IssueLeaf(*root, kClientAccount, 1);
+      pki->Credential(kClientAccount);
   if (!client.ok()) return client.status();
   absl::StatusOr<std::shared_ptr<const WorkloadCredential>> server =
-      IssueLeaf(*root, kServerAccount, 2);
+      pki->Credential(kServerAccount);
   if (!server.ok()) return server.status();
   credentials.client = *std::move(client);
   credentials.server = *std::move(server);
@@ -534,7 +445,9 @@ class AltsMode final : public HandshakeMode {
         if (!e.handshaker->done()) fds[i].events |= POLLIN;
         if (!e.out.empty()) fds[i].events |= POLLOUT;
       }
-      if (absl::Status s = WaitFds(absl::MakeSpan(fds, ends.size())); !s.ok()) return s;
+      if (absl::Status s = WaitFds(absl::MakeSpan(fds, ends.size()), kStallTimeout); !s.ok()) {
+        return s;
+      }
     }
   }
 
@@ -548,7 +461,7 @@ class AltsMode final : public HandshakeMode {
       const ssize_t n = send(fd, frame.data() + sent, *sealed - sent, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (absl::Status s = WaitFd(fd, POLLOUT); !s.ok()) return s;
+        if (absl::Status s = WaitFd(fd, POLLOUT, kStallTimeout); !s.ok()) return s;
         continue;
       }
       if (n < 0) return ErrnoError("send");
@@ -585,7 +498,7 @@ class AltsMode final : public HandshakeMode {
       if (n == 0) return absl::UnavailableError("peer closed before its record");
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return ErrnoError("recv");
-      if (absl::Status s = WaitFd(e.fd, POLLIN); !s.ok()) return s;
+      if (absl::Status s = WaitFd(e.fd, POLLIN, kStallTimeout); !s.ok()) return s;
     }
   }
 
@@ -757,32 +670,7 @@ class TlsMode final : public HandshakeMode {
         NewTlsConnection(server_ctx_.get(), pair.server.get(), TlsRole::kServer);
     if (!server.ok()) return server.status();
     SSL* ssl[2] = {client->get(), server->get()};
-    const int fds[2] = {pair.client.get(), pair.server.get()};
-
-    bool done[2] = {false, false};
-    TlsResult last[2];
-    while (!done[0] || !done[1]) {
-      for (int i = 0; i < 2; ++i) {
-        if (done[i]) continue;
-        last[i] = TlsHandshakeStep(ssl[i]);
-        if (last[i].status == TlsStatus::kDone) {
-          done[i] = true;
-        } else if (!last[i].would_block()) {
-          return absl::InternalError(
-              absl::StrCat(i == 0 ? "client" : "server", " TLS handshake: ", last[i].error));
-        }
-      }
-      if (done[0] && done[1]) break;
-      pollfd p[2];
-      size_t count = 0;
-      for (int i = 0; i < 2; ++i) {
-        if (done[i]) continue;
-        p[count++] = pollfd{
-            fds[i], static_cast<short>(last[i].status == TlsStatus::kWantRead ? POLLIN : POLLOUT),
-            0};
-      }
-      if (absl::Status s = WaitFds(absl::MakeSpan(p, count)); !s.ok()) return s;
-    }
+    if (absl::Status s = DriveTlsHandshakes(ssl[0], ssl[1], kStallTimeout); !s.ok()) return s;
     if (absl::StatusOr<std::string> peer = TlsPeerCommonName(ssl[0]);
         !peer.ok() || *peer != kTlsServerName) {
       return absl::UnauthenticatedError("the client did not see the server's certificate");
@@ -793,45 +681,15 @@ class TlsMode final : public HandshakeMode {
     }
     const std::array<uint8_t, kPingSize> ping = MakePing(n, true);
     const std::array<uint8_t, kPingSize> pong = MakePing(n, false);
-    if (absl::Status s = Exchange(ssl[0], fds[0], ssl[1], fds[1], ping); !s.ok()) return s;
-    return Exchange(ssl[1], fds[1], ssl[0], fds[0], pong);
+    if (absl::Status s = ExchangeTlsRecord(ssl[0], ssl[1], ping, kStallTimeout); !s.ok()) {
+      return s;
+    }
+    return ExchangeTlsRecord(ssl[1], ssl[0], pong, kStallTimeout);
   }
 
  private:
   TlsMode(bssl::UniquePtr<SSL_CTX> client_ctx, bssl::UniquePtr<SSL_CTX> server_ctx)
       : client_ctx_(std::move(client_ctx)), server_ctx_(std::move(server_ctx)) {}
-
-  // Exchange writes `plaintext` with `from` and reads it back with `to`.
-  static absl::Status Exchange(SSL* from, int from_fd, SSL* to, int to_fd,
-                               absl::Span<const uint8_t> plaintext) {
-    for (;;) {
-      TlsResult w = TlsWrite(from, plaintext);
-      if (w.status == TlsStatus::kDone && w.bytes == plaintext.size()) break;
-      if (!w.would_block()) return absl::InternalError(absl::StrCat("SSL_write: ", w.error));
-      if (absl::Status s = WaitFd(from_fd, w.status == TlsStatus::kWantRead ? POLLIN : POLLOUT);
-          !s.ok()) {
-        return s;
-      }
-    }
-    std::array<uint8_t, kPingSize> got{};
-    size_t have = 0;
-    while (have < got.size()) {
-      TlsResult r = TlsRead(to, absl::MakeSpan(got).subspan(have));
-      if (r.status == TlsStatus::kDone) {
-        have += r.bytes;
-        continue;
-      }
-      if (!r.would_block()) return absl::InternalError(absl::StrCat("SSL_read: ", r.error));
-      if (absl::Status s = WaitFd(to_fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT);
-          !s.ok()) {
-        return s;
-      }
-    }
-    if (!std::equal(got.begin(), got.end(), plaintext.begin(), plaintext.end())) {
-      return absl::DataLossError("the record's plaintext differs from what was sent");
-    }
-    return absl::OkStatus();
-  }
 
   bssl::UniquePtr<SSL_CTX> client_ctx_;
   bssl::UniquePtr<SSL_CTX> server_ctx_;
@@ -839,13 +697,6 @@ class TlsMode final : public HandshakeMode {
 
 // ---------------------------------------------------------------------------
 // Harness.
-
-// ThreadCpuSeconds returns this thread's CPU time (user + system).
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 // Stats is one mode's results on one transport.
 struct Stats {
@@ -1106,12 +957,7 @@ int Main(int argc, char** argv) {
     }
   }
   const std::string json_path = absl::GetFlag(FLAGS_json);
-  if (!json_path.empty()) {
-    if (absl::Status s = json.WriteToFile(json_path); !s.ok()) {
-      std::fprintf(stderr, "handshake_bench: %s\n", s.ToString().c_str());
-      return 1;
-    }
-  }
+  if (!json_path.empty() && !WriteJsonResults(json, json_path, "handshake_bench")) return 1;
   return errors == 0 ? 0 : 1;
 }
 

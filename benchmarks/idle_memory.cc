@@ -25,8 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <poll.h>
-
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -41,11 +39,13 @@
 #include "absl/strings/str_split.h"
 #include "alts/record_protector.h"
 #include "benchmarks/common/bench_pki.h"
+#include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/heap_accounting.h"
 #include "benchmarks/common/json_writer.h"
 #include "benchmarks/common/progress_line.h"
 #include "benchmarks/common/table_printer.h"
 #include "benchmarks/common/tls_baseline.h"
+#include "benchmarks/common/tls_drive.h"
 #include "conn/buffer_pool.h"
 #include "conn/handshake_driver.h"
 #include "conn/reactor.h"
@@ -68,6 +68,15 @@ constexpr int kMaxConns = 9000;
 constexpr char kPing[] = "ping";
 constexpr char kPong[] = "pong";
 
+// kTlsStallTimeout: a TLS handshake or message that makes no progress on its
+// sockets for this long has failed; a stuck peer must not hang the run.
+constexpr absl::Duration kTlsStallTimeout = absl::Seconds(10);
+
+// Bytes returns the bytes of a message.
+absl::Span<const uint8_t> Bytes(const char* message) {
+  return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(message), strlen(message));
+}
+
 // Result is one mode's row.
 struct Result {
   std::string mode;
@@ -83,13 +92,6 @@ struct Baseline {
   size_t heap = 0;
   size_t rss = 0;
 };
-
-// ListenLoopback opens a listener on 127.0.0.1 with an ephemeral port.
-absl::StatusOr<int> ListenLoopback() {
-  absl::StatusOr<SocketAddress> address = ParseSocketAddress("127.0.0.1:0");
-  if (!address.ok()) return address.status();
-  return ListenTcp(*address);
-}
 
 Baseline TakeBaseline() { return {TakeHeapSnapshot().live_bytes, CurrentRssBytes()}; }
 
@@ -231,10 +233,7 @@ Result RunAlts(const std::string& mode, int n) {
   progress.Finish();
 
   // One small message each way.
-  auto bytes = [](const char* s) {
-    return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s), strlen(s));
-  };
-  for (int i = 0; i < n; ++i) (void)conns[2 * i]->Write(bytes(kPing));
+  for (int i = 0; i < n; ++i) (void)conns[2 * i]->Write(Bytes(kPing));
   auto all_got = [&](int side, size_t size) {
     for (int i = 0; i < n; ++i) {
       if (handlers[2 * i + side].received < size || handlers[2 * i + side].failed) return false;
@@ -242,7 +241,7 @@ Result RunAlts(const std::string& mode, int n) {
     return true;
   };
   (void)(*reactor)->RunUntil([&] { return all_got(1, strlen(kPing)); }, absl::Seconds(60));
-  for (int i = 0; i < n; ++i) (void)conns[2 * i + 1]->Write(bytes(kPong));
+  for (int i = 0; i < n; ++i) (void)conns[2 * i + 1]->Write(Bytes(kPong));
   (void)(*reactor)->RunUntil([&] { return all_got(0, strlen(kPong)); }, absl::Seconds(60));
   if (!all_got(0, strlen(kPong)) || !all_got(1, strlen(kPing))) {
     r.error = "message exchange did not complete";
@@ -261,51 +260,6 @@ Result RunAlts(const std::string& mode, int n) {
 
 // --------------------------------------------------------------------------
 // BoringSSL TLS 1.3 baseline.
-
-// TlsDriveHandshake runs both ends of a TLS handshake on this thread.
-absl::Status TlsDriveHandshake(SSL* client, SSL* server) {
-  bool client_done = false, server_done = false;
-  for (int spins = 0; !(client_done && server_done); ++spins) {
-    if (spins > 100000) return absl::DeadlineExceededError("TLS handshake did not finish");
-    for (auto [ssl, done] : {std::pair{client, &client_done}, std::pair{server, &server_done}}) {
-      if (*done) continue;
-      TlsResult r = TlsHandshakeStep(ssl);
-      if (r.status == TlsStatus::kDone) *done = true;
-      if (r.status == TlsStatus::kError || r.status == TlsStatus::kClosed) {
-        return absl::InternalError("TLS handshake failed: " + r.error);
-      }
-    }
-    if (!(client_done && server_done)) {
-      pollfd p[2] = {{SSL_get_fd(client), POLLIN, 0}, {SSL_get_fd(server), POLLIN, 0}};
-      poll(p, 2, 10);
-    }
-  }
-  return absl::OkStatus();
-}
-
-// TlsExchange sends `msg` from `from` and reads it at `to`.
-absl::Status TlsExchange(SSL* from, SSL* to, const char* msg) {
-  const size_t len = strlen(msg);
-  TlsResult w = TlsWrite(from, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(msg), len));
-  if (w.status != TlsStatus::kDone || w.bytes != len) {
-    return absl::InternalError("TLS write failed: " + w.error);
-  }
-  uint8_t buf[64];
-  size_t got = 0;
-  for (int spins = 0; got < len; ++spins) {
-    if (spins > 100000) return absl::DeadlineExceededError("TLS read did not finish");
-    TlsResult r = TlsRead(to, absl::MakeSpan(buf));
-    if (r.status == TlsStatus::kDone) {
-      got += r.bytes;
-    } else if (r.would_block()) {
-      pollfd p{SSL_get_fd(to), POLLIN, 0};
-      poll(&p, 1, 10);
-    } else {
-      return absl::InternalError("TLS read failed: " + r.error);
-    }
-  }
-  return absl::OkStatus();
-}
 
 Result RunTls(int n) {
   Result r;
@@ -339,7 +293,7 @@ Result RunTls(int n) {
     if (fds.ok()) {
       auto c = NewTlsConnection(client_ctx->get(), fds->first, TlsRole::kClient);
       auto s = NewTlsConnection(server_ctx->get(), fds->second, TlsRole::kServer);
-      if (c.ok() && s.ok()) (void)TlsDriveHandshake(c->get(), s->get());
+      if (c.ok() && s.ok()) (void)DriveTlsHandshakes(c->get(), s->get(), kTlsStallTimeout);
       close(fds->first);
       close(fds->second);
     }
@@ -358,9 +312,9 @@ Result RunTls(int n) {
       r.error = "TLS connection setup failed";
       return r;
     }
-    absl::Status hs = TlsDriveHandshake(c->get(), s->get());
-    if (hs.ok()) hs = TlsExchange(c->get(), s->get(), kPing);
-    if (hs.ok()) hs = TlsExchange(s->get(), c->get(), kPong);
+    absl::Status hs = DriveTlsHandshakes(c->get(), s->get(), kTlsStallTimeout);
+    if (hs.ok()) hs = ExchangeTlsRecord(c->get(), s->get(), Bytes(kPing), kTlsStallTimeout);
+    if (hs.ok()) hs = ExchangeTlsRecord(s->get(), c->get(), Bytes(kPong), kTlsStallTimeout);
     if (!hs.ok()) {
       r.error = std::string(hs.message());
       return r;
@@ -481,10 +435,7 @@ int Main(int argc, char** argv) {
       if (!r.error.empty()) row.AddString("error", r.error);
       json.Add(std::move(row));
     }
-    if (absl::Status s = json.WriteToFile(json_path); !s.ok()) {
-      fprintf(stderr, "idle_memory: %s\n", std::string(s.message()).c_str());
-      rc = 1;
-    }
+    if (!WriteJsonResults(json, json_path, "idle_memory")) rc = 1;
   }
   return rc;
 }

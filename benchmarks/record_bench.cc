@@ -23,7 +23,6 @@
 //      (add --benchmark_repetitions=N for medians of the separate runs)
 
 #include <openssl/aead.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +50,7 @@
 #include "frame/frame_format.h"
 
 #if __has_include("benchmarks/common/heap_accounting.h")
+#include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/heap_accounting.h"
 #define ALTS_RECORD_BENCH_HEAP 1
 #endif
@@ -349,21 +349,15 @@ void BM_ContextCache(benchmark::State& state, bool miss) {
   AeadContextCache::Flush();
 }
 
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 double TimeBatch(Workload& w, Op op) {
   if (op == Op::kOpen) w.PrepareOpen();
-  const double start = ThreadCpuSeconds();
+  const double start = bench::ThreadCpuSeconds();
   if (op == Op::kSeal) {
     w.Seal();
   } else {
     w.Open();
   }
-  return ThreadCpuSeconds() - start;
+  return bench::ThreadCpuSeconds() - start;
 }
 
 // PairedRatio returns the median over kPairedRounds of (raw time / ALTS

@@ -47,7 +47,6 @@
 // --churn_per_s). Progress goes to stderr; results to stdout (and --json).
 
 #include <malloc.h>
-#include <openssl/curve25519.h>
 #include <openssl/mem.h>
 #include <openssl/rand.h>
 #include <sys/resource.h>
@@ -79,6 +78,8 @@
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
 #include "alts/record_protocol.h"
+#include "benchmarks/common/bench_pki.h"
+#include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/heap_accounting.h"
 #include "benchmarks/common/json_writer.h"
 #include "benchmarks/common/progress_line.h"
@@ -89,12 +90,10 @@
 #include "conn/secure_listener.h"
 #include "conn/socket_util.h"
 #include "conn/storage_pool.h"
-#include "handshaker/certificate.h"
 #include "handshaker/certificate_verifier.h"
 #include "handshaker/handshake_limiter.h"
 #include "handshaker/handshake_limits.h"
 #include "handshaker/handshaker.h"
-#include "handshaker/secret_array.h"
 #include "handshaker/workload_credential.h"
 
 ABSL_FLAG(int, conns, 5000, "Concurrent client connections (each with its server end).");
@@ -167,6 +166,11 @@ constexpr size_t kMaxReportedErrors = 5;
 // kServerName, kClientName: the service accounts of the in-process PKI.
 constexpr char kServerName[] = "stress-server@alts.test";
 constexpr char kClientName[] = "stress-client@alts.test";
+
+// kCredentialValidity: how long from setup the PKI's leaves stay valid: more
+// than kMaxDurationS, so a day-long soak still handshakes at its end.
+constexpr absl::Duration kCredentialValidity = absl::Hours(25);
+static_assert(kCredentialValidity > absl::Seconds(kMaxDurationS));
 constexpr double kMiB = 1024.0 * 1024.0;
 // kFixedKeySize: the key material of ALTSRP_GCM_AES128_REKEY, the protocol
 // --fixed-key connections use (the one handshakes negotiate here).
@@ -249,23 +253,6 @@ class LatencyHistogram {
 
   std::array<uint64_t, kBuckets> counts_{};
   uint64_t total_ = 0;
-};
-
-// UniqueFd closes its descriptor unless released (a connection task that
-// never runs must not leak its socket).
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  // Release gives the descriptor up to the caller.
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
 };
 
 // Counter is a statistic written by one reactor thread and read by the main
@@ -659,22 +646,6 @@ class ServerConn final : public ReadyHandler {
 
 // ---------------------------------------------------------------------------
 
-// MakeLeaf issues an X25519 leaf credential for `name` under `root`.
-absl::StatusOr<std::shared_ptr<const WorkloadCredential>> MakeLeaf(const SigningKey& root,
-                                                                   absl::string_view name) {
-  SecretArray<32> private_key;
-  CertificateParams params;
-  params.kind = handshake::LEAF;
-  X25519_keypair(params.public_key.data(), private_key.data());
-  params.subject = std::string(name);
-  params.not_before = absl::Now() - absl::Hours(1);
-  params.not_after = absl::Now() + absl::Hours(25);  // a day-long soak fits
-  params.serial = 1;
-  absl::StatusOr<std::string> cert = IssueCertificate(root, params);
-  if (!cert.ok()) return cert.status();
-  return WorkloadCredential::Create({*std::move(cert)}, private_key.span());
-}
-
 Harness::~Harness() {
   if (listener_) listener_->Close();
   if (dialer_) dialer_->Close();
@@ -727,24 +698,22 @@ absl::Status Harness::Init(int threads) {
   if (!ran.ok()) return ran;
   if (!timers.ok()) return timers;
 
-  absl::StatusOr<SocketAddress> loopback = ParseSocketAddress("127.0.0.1:0");
-  if (!loopback.ok()) return loopback.status();
   if (fixed_key_) {
-    absl::StatusOr<int> fd = ListenTcp(*loopback);
+    absl::StatusOr<int> fd = ListenLoopback();
     if (!fd.ok()) return fd.status();
     pair_listener_ = *fd;
     return absl::OkStatus();
   }
 
   // The PKI: one root, a leaf for each side.
-  absl::StatusOr<SigningKey> root = SigningKey::Generate("stress-root");
-  if (!root.ok()) return root.status();
-  auto server_leaf = MakeLeaf(*root, kServerName);
+  absl::StatusOr<BenchPki> pki = BenchPki::Create();
+  if (!pki.ok()) return pki.status();
+  auto server_leaf = pki->Credential(kServerName, kCredentialValidity);
   if (!server_leaf.ok()) return server_leaf.status();
-  auto client_leaf = MakeLeaf(*root, kClientName);
+  auto client_leaf = pki->Credential(kClientName, kCredentialValidity);
   if (!client_leaf.ok()) return client_leaf.status();
   absl::StatusOr<std::shared_ptr<CertificateVerifier>> verifier =
-      CertificateVerifier::Create({TrustRoot::FromSigningKey(*root)});
+      CertificateVerifier::Create({TrustRoot::FromSigningKey(pki->root())});
   if (!verifier.ok()) return verifier.status();
   auto server_config = std::make_shared<HandshakerConfig>();
   server_config->credential = *server_leaf;
@@ -1314,10 +1283,7 @@ int Main(int argc, char** argv) {
         .AddUint("reopened", r.reopened)
         .AddBool("rss_within_margin", rss_ok);
     json.Add(std::move(out));
-    if (absl::Status s = json.WriteToFile(json_path); !s.ok()) {
-      std::fprintf(stderr, "stress: %s\n", s.ToString().c_str());
-      return 1;
-    }
+    if (!WriteJsonResults(json, json_path, "stress")) return 1;
   }
   return r.errors == 0 && rss_ok ? 0 : 1;
 }

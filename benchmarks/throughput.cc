@@ -68,10 +68,12 @@
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
 #include "alts/record_protocol.h"
+#include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/json_writer.h"
 #include "benchmarks/common/progress_line.h"
 #include "benchmarks/common/table_printer.h"
 #include "benchmarks/common/tls_baseline.h"
+#include "benchmarks/common/tls_drive.h"
 #include "conn/buffer_pool.h"
 #include "conn/reactor.h"
 #include "conn/ready_reader.h"
@@ -137,42 +139,6 @@ static_assert(kSocketIoSize <= kPatternSize);
 // has failed; a hung peer must not hang the benchmark.
 constexpr absl::Duration kStallTimeout = absl::Seconds(30);
 
-// UniqueFd owns a file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = other.Release();
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-
-  // get returns the fd, or -1.
-  int get() const { return fd_; }
-  // Release gives up ownership and returns the fd.
-  int Release() { return std::exchange(fd_, -1); }
-  // Reset closes the fd now.
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// ErrnoError returns kInternal naming `what` and errno.
-absl::Status ErrnoError(absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
-}
-
 // SocketPair is a connected loopback TCP connection.
 struct SocketPair {
   UniqueFd sender;
@@ -214,27 +180,13 @@ void SetStallTimeouts(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-// WaitFd waits until `fd` has one of `events` (or an error or hang-up, which
-// the next call on it reports). Returns kDeadlineExceeded after
-// kStallTimeout, kInternal if poll fails.
-absl::Status WaitFd(int fd, short events) {
-  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(kStallTimeout));
-  for (;;) {
-    pollfd p{fd, events, 0};
-    const int r = poll(&p, 1, timeout_ms);
-    if (r > 0) return absl::OkStatus();
-    if (r == 0) return absl::DeadlineExceededError("no progress on the socket");
-    if (errno != EINTR) return ErrnoError("poll");
-  }
-}
-
 // WaitForPeerClose half-closes `fd` and waits until the peer closes too (EOF
 // or an error), so the sender's close never races the receiver's reads.
 void WaitForPeerClose(int fd) {
   shutdown(fd, SHUT_WR);
   uint8_t sink[256];
   for (;;) {
-    if (!WaitFd(fd, POLLIN).ok()) return;
+    if (!WaitFd(fd, POLLIN, kStallTimeout).ok()) return;
     const ssize_t n = recv(fd, sink, sizeof(sink), 0);
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;
   }
@@ -712,22 +664,6 @@ RunResult RunAlts(const Pattern& pattern, uint64_t total, size_t frame_size, Alt
 // ---------------------------------------------------------------------------
 // TLS 1.3 (BoringSSL).
 
-// Handshake drives a non-blocking TLS handshake on `fd` to completion.
-absl::Status Handshake(SSL* ssl, int fd) {
-  for (;;) {
-    TlsResult r = TlsHandshakeStep(ssl);
-    if (r.status == TlsStatus::kDone) return absl::OkStatus();
-    if (r.status == TlsStatus::kClosed) {
-      return absl::UnavailableError("peer closed during the TLS handshake");
-    }
-    if (!r.would_block()) return absl::InternalError(absl::StrCat("TLS handshake: ", r.error));
-    if (absl::Status s = WaitFd(fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT);
-        !s.ok()) {
-      return s;
-    }
-  }
-}
-
 // RunTls measures TLS 1.3: both handshakes (client in the sender thread,
 // server here) are done before the clock starts.
 RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& credentials) {
@@ -748,7 +684,7 @@ RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& c
     const int fd = pair->sender.get();
     absl::StatusOr<bssl::UniquePtr<SSL>> ssl =
         NewTlsConnection(client_ctx->get(), fd, TlsRole::kClient);
-    absl::Status setup = ssl.ok() ? Handshake(ssl->get(), fd) : ssl.status();
+    absl::Status setup = ssl.ok() ? DriveTlsHandshake(ssl->get(), kStallTimeout) : ssl.status();
     if (!setup.ok()) pair->sender.Reset();  // the receiver's handshake fails at once
     gate.ArriveAndWait();
     if (!setup.ok()) {
@@ -765,7 +701,8 @@ RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& c
         continue;
       }
       if (r.would_block()) {
-        sender_status = WaitFd(fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT);
+        sender_status =
+            WaitFd(fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT, kStallTimeout);
         if (sender_status.ok()) continue;
       } else {
         sender_status = absl::InternalError(absl::StrCat("SSL_write: ", r.error));
@@ -778,7 +715,8 @@ RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& c
   const int fd = pair->receiver.get();
   absl::StatusOr<bssl::UniquePtr<SSL>> ssl = NewTlsConnection(server_ctx->get(), fd,
                                                               TlsRole::kServer);
-  absl::Status receiver_status = ssl.ok() ? Handshake(ssl->get(), fd) : ssl.status();
+  absl::Status receiver_status =
+      ssl.ok() ? DriveTlsHandshake(ssl->get(), kStallTimeout) : ssl.status();
   if (!receiver_status.ok()) pair->receiver.Reset();  // the sender's handshake fails
   std::vector<uint8_t> buf(kSocketIoSize);
   StreamChecker checker(pattern);
@@ -790,7 +728,8 @@ RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& c
     if (r.status == TlsStatus::kDone) {
       checker.Consume(absl::MakeConstSpan(buf.data(), r.bytes));
     } else if (r.would_block()) {
-      receiver_status = WaitFd(fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT);
+      receiver_status =
+          WaitFd(fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT, kStallTimeout);
     } else if (r.status == TlsStatus::kClosed) {
       break;  // early end: Check reports the shortfall
     } else {
@@ -930,12 +869,7 @@ int Main(int argc, char** argv) {
     }
   }
   const std::string json_path = absl::GetFlag(FLAGS_json);
-  if (!json_path.empty()) {
-    if (absl::Status s = json.WriteToFile(json_path); !s.ok()) {
-      std::fprintf(stderr, "throughput: %s\n", s.ToString().c_str());
-      return 1;
-    }
-  }
+  if (!json_path.empty() && !WriteJsonResults(json, json_path, "throughput")) return 1;
   return errors == 0 ? 0 : 1;
 }
 

@@ -18,7 +18,7 @@ absl::StatusOr<BenchPki> BenchPki::Create() {
 }
 
 absl::StatusOr<std::shared_ptr<const WorkloadCredential>> BenchPki::Credential(
-    absl::string_view service_account) const {
+    absl::string_view service_account, absl::Duration valid_for) const {
   SecretArray<32> private_key;
   std::array<uint8_t, 32> public_key;
   X25519_keypair(public_key.data(), private_key.data());
@@ -28,7 +28,7 @@ absl::StatusOr<std::shared_ptr<const WorkloadCredential>> BenchPki::Credential(
   params.subject = std::string(service_account);
   const absl::Time now = absl::Now();
   params.not_before = now - absl::Hours(1);
-  params.not_after = now + absl::Hours(24);
+  params.not_after = now + valid_for;
   params.serial = 1;
   absl::StatusOr<std::string> leaf = IssueCertificate(root_, params);
   if (!leaf.ok()) return leaf.status();

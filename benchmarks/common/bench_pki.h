@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "handshaker/certificate.h"
 #include "handshaker/certificate_verifier.h"
 #include "handshaker/handshaker.h"
@@ -20,10 +21,14 @@ class BenchPki {
   // Create generates a root key. Returns the key generation error, if any.
   static absl::StatusOr<BenchPki> Create();
 
+  // kDefaultValidity: how long from now a credential stays valid unless
+  // asked otherwise; a day is beyond any ordinary run.
+  static constexpr absl::Duration kDefaultValidity = absl::Hours(24);
+
   // Credential issues an X25519 leaf for `service_account` directly under
-  // the root, valid from an hour ago for a day.
+  // the root, valid from an hour ago until `valid_for` from now.
   absl::StatusOr<std::shared_ptr<const WorkloadCredential>> Credential(
-      absl::string_view service_account) const;
+      absl::string_view service_account, absl::Duration valid_for = kDefaultValidity) const;
 
   // Config returns a handshaker config for `service_account` trusting this
   // root (verified-chain cache on, default deadline).
