@@ -259,8 +259,10 @@ TEST_F(HandshakeFloodTest, BoundedQueueTimeoutsAndEstablishedConnectionsKeepServ
     absl::SleepFor(absl::Milliseconds(1));
   }
   ASSERT_EQ((*listener)->stats().started, before_flood);
-  if (absl::Now() - silent_start < kServerDeadline / 2) {
-    // No silent client can have timed out yet: the counts are exact.
+  // Unless taking them in was slow (a loaded machine, sanitizers), no
+  // silent client can have timed out yet and the counts are exact.
+  const bool exact = absl::Now() - silent_start < kServerDeadline / 2;
+  if (exact) {
     std::lock_guard<std::mutex> lock(outcomes_mu);
     EXPECT_EQ(server_limiter.in_use(), kServerCap);
     EXPECT_EQ(server_limiter.queued(), kServerQueue);
@@ -358,8 +360,10 @@ TEST_F(HandshakeFloodTest, BoundedQueueTimeoutsAndEstablishedConnectionsKeepServ
   }
   EXPECT_GE(server_codes[absl::StatusCode::kDeadlineExceeded],
             static_cast<int>(kServerCap + kServerQueue));
-  EXPECT_GE(server_codes[absl::StatusCode::kResourceExhausted],
-            kSilentClients - static_cast<int>(kServerCap + kServerQueue));
+  if (exact) {
+    EXPECT_GE(server_codes[absl::StatusCode::kResourceExhausted],
+              kSilentClients - static_cast<int>(kServerCap + kServerQueue));
+  }
   // Client side: a refused or timed-out server half closes the socket, which
   // the client reads as kUnavailable; the rest succeed and echo intact.
   for (const auto& [code, n] : client_codes) {
