@@ -10,20 +10,19 @@
 #include <random>
 #include <vector>
 
-#include "tests/conn/test_sync.h"
 #include "conn/reactor.h"
 #include "conn/secure_connection.h"
 #include "conn/wake_queue.h"
 #include "gtest/gtest.h"
+#include "tests/conn/conn_test_util.h"
+#include "tests/conn/test_sync.h"
 
 namespace alts {
 namespace {
 
-ReactorGroupOptions GroupOptions(size_t threads) {
-  ReactorGroupOptions options;
-  options.threads = threads;
-  return options;
-}
+using ::alts::testing::GroupOptions;
+using ::alts::testing::RaiseFdLimit;
+using ::alts::testing::TestProtector;
 
 #ifdef ALTS_SANITIZER_BUILD
 constexpr int kPairs = 600;  // sanitizers make every byte ~10x dearer
@@ -31,21 +30,6 @@ constexpr int kPairs = 600;  // sanitizers make every byte ~10x dearer
 constexpr int kPairs = 2000;
 #endif
 constexpr int kRounds = 3;
-
-std::vector<uint8_t> Key() { return std::vector<uint8_t>(44, 0x5a); }
-
-RecordProtector Protector(Side side) {
-  return std::move(*RecordProtector::Create("ALTSRP_GCM_AES128_REKEY", side, Key()));
-}
-
-void RaiseFdLimit() {
-  rlimit rl;
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-  ASSERT_GE(rl.rlim_cur, static_cast<rlim_t>(2 * kPairs + 100))
-      << "need " << 2 * kPairs + 100 << " fds";
-}
 
 struct Shared {
   std::atomic<int> done{0};
@@ -122,7 +106,8 @@ class Endpoint : public ReadyHandler {
 };
 
 TEST(ManyConnectionsTest, TwoThousandPairsOnTwoReactors) {
-  RaiseFdLimit();
+  ASSERT_GE(RaiseFdLimit(2 * kPairs + 100), static_cast<rlim_t>(2 * kPairs + 100))
+      << "need " << 2 * kPairs + 100 << " fds";
   auto group = ReactorGroup::Create(GroupOptions(2));
   ASSERT_TRUE(group.ok());
   auto pool = BufferPool::Create({});
@@ -147,13 +132,13 @@ TEST(ManyConnectionsTest, TwoThousandPairsOnTwoReactors) {
     Reactor& rs = (*group)->reactor((i + 1) % 2);
     rs.Post([&p, &rs, &resources, fd = fds[1]] {
       p.server =
-          std::move(*SecureConnection::Create(rs, fd, Protector(Side::kServer), &resources));
+          std::move(*SecureConnection::Create(rs, fd, TestProtector(Side::kServer), &resources));
       p.server_h->conn = p.server.get();
       p.server->Start(p.server_h.get());
     });
     rc.Post([&p, &rc, &resources, fd = fds[0]] {
       p.client =
-          std::move(*SecureConnection::Create(rc, fd, Protector(Side::kClient), &resources));
+          std::move(*SecureConnection::Create(rc, fd, TestProtector(Side::kClient), &resources));
       p.client_h->conn = p.client.get();
       p.client->Start(p.client_h.get());
       p.client_h->Begin();

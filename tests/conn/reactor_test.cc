@@ -23,11 +23,14 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/conn/conn_test_util.h"
 
 namespace alts {
 namespace {
 
 using ::testing::HasSubstr;
+using ::alts::testing::GroupOptions;
+using ::alts::testing::RaiseFdLimit;
 
 // kWait bounds every wait in these tests, so a bug fails instead of hanging.
 constexpr absl::Duration kWait = absl::Seconds(20);
@@ -91,19 +94,6 @@ struct SocketPair {
   int b = -1;
 };
 
-// RaiseFdLimit raises the soft descriptor limit to at least `wanted` if the
-// hard limit allows; returns the resulting soft limit.
-rlim_t RaiseFdLimit(rlim_t wanted) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
-  if (limit.rlim_cur < wanted) {
-    limit.rlim_cur = std::min(wanted, limit.rlim_max);
-    setrlimit(RLIMIT_NOFILE, &limit);
-    getrlimit(RLIMIT_NOFILE, &limit);
-  }
-  return limit.rlim_cur;
-}
-
 std::unique_ptr<ReactorGroup> MakeGroup(ReactorGroupOptions options = {}) {
   absl::StatusOr<std::unique_ptr<ReactorGroup>> group =
       ReactorGroup::Create(std::move(options));
@@ -111,23 +101,17 @@ std::unique_ptr<ReactorGroup> MakeGroup(ReactorGroupOptions options = {}) {
   return group.ok() ? *std::move(group) : nullptr;
 }
 
-ReactorGroupOptions Threads(size_t n) {
-  ReactorGroupOptions options;
-  options.threads = n;
-  return options;
-}
-
 TEST(ReactorGroupTest, RejectsBadThreadCounts) {
-  EXPECT_EQ(ReactorGroup::Create(Threads(0)).status().code(),
+  EXPECT_EQ(ReactorGroup::Create(GroupOptions(0)).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReactorGroup::Create(Threads(kMaxReactorThreads + 1))
+  EXPECT_EQ(ReactorGroup::Create(GroupOptions(kMaxReactorThreads + 1))
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ReactorGroupTest, ReactorsHaveIndicesAndDistinctBases) {
-  auto group = MakeGroup(Threads(3));
+  auto group = MakeGroup(GroupOptions(3));
   ASSERT_NE(group, nullptr);
   ASSERT_EQ(group->size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
@@ -144,7 +128,7 @@ TEST(ReactorGroupTest, PostFromManyThreadsRunsEveryTaskOnceOnItsReactor) {
   constexpr size_t kReactors = 2;
   constexpr size_t kPosters = 8;
   constexpr size_t kTasksPerPoster = 2000;
-  auto group = MakeGroup(Threads(kReactors));
+  auto group = MakeGroup(GroupOptions(kReactors));
   ASSERT_NE(group, nullptr);
 
   std::vector<std::atomic<int>> runs(kPosters * kTasksPerPoster);
@@ -189,7 +173,7 @@ TEST(ReactorGroupTest, PostFromManyThreadsRunsEveryTaskOnceOnItsReactor) {
 }
 
 TEST(ReactorGroupTest, PostFromReactorThreadRunsLaterNotInline) {
-  auto group = MakeGroup(Threads(1));
+  auto group = MakeGroup(GroupOptions(1));
   ASSERT_NE(group, nullptr);
   Reactor& reactor = group->reactor(0);
   std::vector<int> order;
@@ -206,7 +190,7 @@ TEST(ReactorGroupTest, PostFromReactorThreadRunsLaterNotInline) {
 }
 
 TEST(ReactorGroupTest, RoundRobinCyclesThroughReactors) {
-  auto group = MakeGroup(Threads(3));
+  auto group = MakeGroup(GroupOptions(3));
   ASSERT_NE(group, nullptr);
   std::vector<size_t> picked;
   for (int i = 0; i < 7; ++i) picked.push_back(group->Pick(42).index());
@@ -214,7 +198,7 @@ TEST(ReactorGroupTest, RoundRobinCyclesThroughReactors) {
 }
 
 TEST(ReactorGroupTest, KeyHashIsStableAndSpreadsSequentialKeys) {
-  ReactorGroupOptions options = Threads(4);
+  ReactorGroupOptions options = GroupOptions(4);
   options.placement = ReactorGroupOptions::Placement::kKeyHash;
   auto group = MakeGroup(std::move(options));
   ASSERT_NE(group, nullptr);
@@ -237,7 +221,7 @@ TEST(ReactorGroupTest, KeyHashIsStableAndSpreadsSequentialKeys) {
 }
 
 TEST(ReactorGroupTest, CustomPlacementOverridesAndIsReducedModuloN) {
-  ReactorGroupOptions options = Threads(3);
+  ReactorGroupOptions options = GroupOptions(3);
   options.placement = ReactorGroupOptions::Placement::kKeyHash;
   std::atomic<size_t> seen_n{0};
   options.custom_placement = [&seen_n](uint64_t key, size_t n) -> size_t {
@@ -253,7 +237,7 @@ TEST(ReactorGroupTest, CustomPlacementOverridesAndIsReducedModuloN) {
 }
 
 TEST(ReactorGroupTest, RunOnAllAndWaitRunsOncePerReactorOnItsThread) {
-  auto group = MakeGroup(Threads(3));
+  auto group = MakeGroup(GroupOptions(3));
   ASSERT_NE(group, nullptr);
   std::array<std::atomic<int>, 3> hits{};
   std::atomic<int> wrong{0};
@@ -270,7 +254,7 @@ TEST(ReactorGroupTest, RunOnAllAndWaitRunsOncePerReactorOnItsThread) {
 }
 
 TEST(ReactorGroupTest, RunOnAllAndWaitFromReactorThreadFails) {
-  auto group = MakeGroup(Threads(2));
+  auto group = MakeGroup(GroupOptions(2));
   ASSERT_NE(group, nullptr);
   Counter done;
   absl::Status status;
@@ -284,7 +268,7 @@ TEST(ReactorGroupTest, RunOnAllAndWaitFromReactorThreadFails) {
 
 TEST(ReactorGroupTest, EventsOnSocketpairsFireOnOwningReactor) {
   constexpr size_t kReactors = 3;
-  auto group = MakeGroup(Threads(kReactors));
+  auto group = MakeGroup(GroupOptions(kReactors));
   ASSERT_NE(group, nullptr);
   std::array<SocketPair, kReactors> pairs;
   std::array<std::unique_ptr<ReactorEvent>, kReactors> events;
@@ -334,7 +318,7 @@ TEST(ReactorGroupTest, EventsOnSocketpairsFireOnOwningReactor) {
 }
 
 TEST(ReactorGroupTest, TimerFiresOnReactorThreadAfterTimeout) {
-  auto group = MakeGroup(Threads(1));
+  auto group = MakeGroup(GroupOptions(1));
   ASSERT_NE(group, nullptr);
   Reactor& reactor = group->reactor(0);
   Counter fired;
@@ -374,7 +358,7 @@ TEST(ReactorGroupTest, ShutdownRunsQueuedTasksDropsLaterOnesAndLeaksNothing) {
   ASSERT_GT(fds_before, 0);
   constexpr int kQueued = 500;
   constexpr int kEventsPerReactor = 50;
-  auto group = MakeGroup(Threads(2));
+  auto group = MakeGroup(GroupOptions(2));
   ASSERT_NE(group, nullptr);
   EXPECT_GT(CountOpenFds(), fds_before);  // the bases' epoll and wake fds
 
@@ -494,7 +478,7 @@ TEST(ReactorGroupTest, DestructorShutsDownWithPendingWork) {
   const int fds_before = CountOpenFds();
   std::atomic<int> ran{0};
   {
-    auto group = MakeGroup(Threads(2));
+    auto group = MakeGroup(GroupOptions(2));
     ASSERT_NE(group, nullptr);
     for (int i = 0; i < 100; ++i) {
       group->Pick().Post([&ran] { ran.fetch_add(1); });
@@ -510,7 +494,7 @@ TEST(ReactorGroupTest, TwoThreadsServeTwoThousandSocketpairs) {
   if (RaiseFdLimit(2 * kPairs + 256) < 2 * kPairs + 256) {
     GTEST_SKIP() << "descriptor limit too low for " << kPairs << " pairs";
   }
-  auto group = MakeGroup(Threads(2));
+  auto group = MakeGroup(GroupOptions(2));
   ASSERT_NE(group, nullptr);
   std::vector<std::unique_ptr<SocketPair>> pairs;
   for (int i = 0; i < kPairs; ++i) {
@@ -694,7 +678,7 @@ TEST(UnthreadedReactorTest, RunOnceFromOwnCallbackFails) {
 }
 
 TEST(UnthreadedReactorTest, RunOnceOnGroupReactorFails) {
-  auto group = MakeGroup(Threads(1));
+  auto group = MakeGroup(GroupOptions(1));
   ASSERT_NE(group, nullptr);
   EXPECT_EQ(group->reactor(0).RunOnce().code(),
             absl::StatusCode::kFailedPrecondition);

@@ -6,7 +6,6 @@
 
 #include <cstring>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -18,32 +17,14 @@
 #include "conn/wake_queue.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/conn/conn_test_util.h"
 
 namespace alts {
 namespace {
 
 using ::testing::HasSubstr;
-
-constexpr char kProtocol[] = "ALTSRP_GCM_AES128_REKEY";
-
-std::vector<uint8_t> TestKey() {
-  std::vector<uint8_t> key(44);
-  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i * 7 + 1);
-  return key;
-}
-
-RecordProtector MakeProtector(Side side, size_t max_frame = kDefaultMaxFrameSize) {
-  auto p = RecordProtector::Create(kProtocol, side, TestKey(), max_frame);
-  EXPECT_TRUE(p.ok()) << p.status();
-  return std::move(*p);
-}
-
-std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> out(n);
-  for (auto& b : out) b = static_cast<uint8_t>(rng());
-  return out;
-}
+using ::alts::testing::RandomBytes;
+using ::alts::testing::TestProtector;
 
 // Collector records what a connection delivers.
 class Collector : public ReadyHandler {
@@ -118,7 +99,7 @@ class SecureConnectionTest : public ::testing::Test {
                          absl::Span<const uint8_t> initial = {},
                          size_t max_frame = kDefaultMaxFrameSize) {
     auto conn = SecureConnection::Create(reactor_->base(), wake_.get(), fd,
-                                         MakeProtector(side, max_frame), &resources_, initial);
+                                         TestProtector(side, max_frame), &resources_, initial);
     EXPECT_TRUE(conn.ok()) << conn.status();
     if (!conn.ok()) return nullptr;
     (*conn)->Start(handler);
@@ -207,7 +188,7 @@ TEST_F(SecureConnectionTest, PinnedPolicyHoldsExactlyOneBuffer) {
 }
 
 TEST_F(SecureConnectionTest, EverySplitPointOfAFrame) {
-  RecordProtector sender = MakeProtector(Side::kClient);
+  RecordProtector sender = TestProtector(Side::kClient);
   auto [a, b] = SocketPair();
   Collector sh;
   Wrap(b, Side::kServer, &sh);
@@ -230,7 +211,7 @@ TEST_F(SecureConnectionTest, EverySplitPointOfAFrame) {
 }
 
 TEST_F(SecureConnectionTest, ManyFramesInOneReadAreCoalesced) {
-  RecordProtector sender = MakeProtector(Side::kClient);
+  RecordProtector sender = TestProtector(Side::kClient);
   auto [a, b] = SocketPair();
   Collector sh;
   Wrap(b, Side::kServer, &sh);
@@ -348,7 +329,7 @@ TEST_F(SecureConnectionTest, PeerCloseBetweenFramesIsEndOfStream) {
 }
 
 TEST_F(SecureConnectionTest, PeerCloseInsideAFrameIsDataLoss) {
-  RecordProtector sender = MakeProtector(Side::kClient);
+  RecordProtector sender = TestProtector(Side::kClient);
   auto [a, b] = SocketPair();
   Collector sh;
   SecureConnection* server = Wrap(b, Side::kServer, &sh);
@@ -366,7 +347,7 @@ TEST_F(SecureConnectionTest, PeerCloseInsideAFrameIsDataLoss) {
 }
 
 TEST_F(SecureConnectionTest, TamperedFrameFailsWithDataLoss) {
-  RecordProtector sender = MakeProtector(Side::kClient);
+  RecordProtector sender = TestProtector(Side::kClient);
   auto [a, b] = SocketPair();
   Collector sh;
   Wrap(b, Side::kServer, &sh);
@@ -393,7 +374,7 @@ TEST_F(SecureConnectionTest, MalformedHeaderFailsWithInvalidArgument) {
 }
 
 TEST_F(SecureConnectionTest, HandshakeLeftoversAreTheFirstInput) {
-  RecordProtector sender = MakeProtector(Side::kClient);
+  RecordProtector sender = TestProtector(Side::kClient);
   const std::vector<uint8_t> m1 = RandomBytes(40, 10), m2 = RandomBytes(70, 11);
   std::vector<uint8_t> f1 = Seal(sender, m1), f2 = Seal(sender, m2);
   // Leftovers: all of f1 and the first 10 bytes of f2; the rest comes later.
@@ -418,7 +399,7 @@ TEST_F(SecureConnectionTest, PoolBudgetExhaustionSlowsReadersDown) {
   constexpr int kConns = 12;
   std::vector<int> raw_fds;
   std::vector<std::unique_ptr<Collector>> handlers;
-  RecordProtector sender = MakeProtector(Side::kClient);
+  RecordProtector sender = TestProtector(Side::kClient);
   std::vector<uint8_t> wire;
   const std::vector<uint8_t> msg = RandomBytes(20000, 12);
   for (int i = 0; i < kConns; ++i) {
@@ -428,7 +409,7 @@ TEST_F(SecureConnectionTest, PoolBudgetExhaustionSlowsReadersDown) {
     Wrap(b, Side::kServer, handlers.back().get());
   }
   for (int i = 0; i < kConns; ++i) {
-    RecordProtector s = MakeProtector(Side::kClient);
+    RecordProtector s = TestProtector(Side::kClient);
     WriteAllRaw(raw_fds[i], Seal(s, msg));
   }
   RunUntil([&] {
@@ -486,7 +467,7 @@ TEST_F(SecureConnectionTest, TrickledFrameWithinTheDeadlineIsDelivered) {
   ConnectionOptions options;
   options.partial_frame_timeout = absl::Seconds(5);
   MakePools(BufferPoolOptions(), options);
-  RecordProtector sender = MakeProtector(Side::kClient);
+  RecordProtector sender = TestProtector(Side::kClient);
   auto [a, b] = SocketPair();
   Collector sh;
   Wrap(b, Side::kServer, &sh);

@@ -17,45 +17,15 @@
 #include "conn/storage_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/conn/conn_test_util.h"
 #include "tests/conn/test_sync.h"
 #include "tests/handshaker/handshaker_test_util.h"
 
 namespace alts {
 namespace {
 
-ReactorGroupOptions GroupOptions(size_t threads) {
-  ReactorGroupOptions options;
-  options.threads = threads;
-  return options;
-}
-
-// Echo keeps echoing until EOF, then closes.
-class Echo : public ReadyHandler {
- public:
-  explicit Echo(SecureConnection* conn) : conn_(conn) {}
-  void OnData(absl::Span<uint8_t> data, BufferLease&) override {
-    pending_.insert(pending_.end(), data.begin(), data.end());
-    Push();
-  }
-  void OnWritable() override { Push(); }
-  void OnEnd(const absl::Status&) override {
-    eof_ = true;
-    Push();
-  }
-
- private:
-  void Push() {
-    while (!pending_.empty()) {
-      auto n = conn_->Write(pending_);
-      if (!n.ok() || *n == 0) break;
-      pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(*n));
-    }
-    if (eof_ && pending_.empty()) conn_->Close();
-  }
-  SecureConnection* conn_;
-  std::vector<uint8_t> pending_;
-  bool eof_ = false;
-};
+using ::alts::testing::EchoHandler;
+using ::alts::testing::GroupOptions;
 
 // Client sends one message, checks the echo, then closes.
 class Client : public ReadyHandler {
@@ -149,7 +119,7 @@ class SecureListenerTest : public ::testing::Test {
     k.conn = std::move(conn);
     Client* client = nullptr;
     if (echo) {
-      k.handler = std::make_unique<Echo>(k.conn.get());
+      k.handler = std::make_unique<EchoHandler>(k.conn.get());
     } else {
       auto c = std::make_unique<Client>(k.conn.get(), std::move(msg), std::move(done));
       client = c.get();

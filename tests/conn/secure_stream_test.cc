@@ -5,48 +5,28 @@
 #include <unistd.h>
 
 #include <memory>
-#include <random>
 #include <thread>
 #include <vector>
 
-#include "tests/conn/test_sync.h"
 #include "conn/fd_ready_reader.h"
 #include "conn/reactor.h"
 #include "conn/secure_connection.h"
 #include "conn/wake_queue.h"
 #include "gtest/gtest.h"
+#include "tests/conn/conn_test_util.h"
+#include "tests/conn/test_sync.h"
 
 namespace alts {
 namespace {
 
-ReactorGroupOptions GroupOptions(size_t threads) {
-  ReactorGroupOptions options;
-  options.threads = threads;
-  return options;
-}
-
-std::vector<uint8_t> Key() {
-  std::vector<uint8_t> key(44);
-  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(255 - i);
-  return key;
-}
-
-RecordProtector Protector(Side side) {
-  auto p = RecordProtector::Create("ALTSRP_GCM_AES128_REKEY", side, Key());
-  EXPECT_TRUE(p.ok()) << p.status();
-  return std::move(*p);
-}
-
-std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> out(n);
-  for (auto& b : out) b = static_cast<uint8_t>(rng());
-  return out;
-}
+using ::alts::testing::EchoHandler;
+using ::alts::testing::GroupOptions;
+using ::alts::testing::RandomBytes;
+using ::alts::testing::TestProtector;
 
 // EchoServer runs a non-blocking SecureConnection on a one-thread reactor
 // group that echoes everything and closes after the peer's EOF.
-class EchoServer : public ReadyHandler {
+class EchoServer {
  public:
   EchoServer(int fd, const ConnectionResources* resources) {
     auto group = ReactorGroup::Create(GroupOptions(1));
@@ -57,8 +37,9 @@ class EchoServer : public ReadyHandler {
     r.Post([&, fd, resources] {
       wake_ = std::move(*WakeQueue::Create(r.base()));
       conn_ = std::move(*SecureConnection::Create(r.base(), wake_.get(), fd,
-                                                  Protector(Side::kServer), resources));
-      conn_->Start(this);
+                                                  TestProtector(Side::kServer), resources));
+      echo_ = std::make_unique<EchoHandler>(conn_.get());
+      conn_->Start(echo_.get());
       ready.Notify();
     });
     ready.WaitForNotification();
@@ -67,6 +48,7 @@ class EchoServer : public ReadyHandler {
     TestNotification done;
     group_->reactor(0).Post([&] {
       conn_.reset();
+      echo_.reset();
       wake_.reset();
       done.Notify();
     });
@@ -74,33 +56,11 @@ class EchoServer : public ReadyHandler {
     group_->Shutdown();
   }
 
-  void OnData(absl::Span<uint8_t> data, BufferLease&) override {
-    pending_.insert(pending_.end(), data.begin(), data.end());
-    Push();
-  }
-  void OnWritable() override { Push(); }
-  void OnEnd(const absl::Status& status) override {
-    end_status_ = status;
-    eof_ = true;
-    Push();
-  }
-
  private:
-  void Push() {
-    while (!pending_.empty()) {
-      auto n = conn_->Write(pending_);
-      if (!n.ok() || *n == 0) break;
-      pending_.erase(pending_.begin(), pending_.begin() + *n);
-    }
-    if (eof_ && pending_.empty()) conn_->Close();
-  }
-
   std::unique_ptr<ReactorGroup> group_;
   std::unique_ptr<WakeQueue> wake_;
   std::unique_ptr<SecureConnection> conn_;
-  std::vector<uint8_t> pending_;
-  absl::Status end_status_;
-  bool eof_ = false;
+  std::unique_ptr<EchoHandler> echo_;
 };
 
 class SecureStreamTest : public ::testing::Test {
@@ -128,7 +88,7 @@ TEST_F(SecureStreamTest, BlockingClientAgainstNonBlockingEchoServer) {
   std::vector<uint8_t> echoed;
   {
     EchoServer server(server_fd_, &resources_);
-    auto stream = SecureStream::Create(client_fd_, Protector(Side::kClient), pool_.get(),
+    auto stream = SecureStream::Create(client_fd_, TestProtector(Side::kClient), pool_.get(),
                                        storage_.get());
     ASSERT_TRUE(stream.ok()) << stream.status();
     std::thread writer([&] {
@@ -158,10 +118,10 @@ TEST_F(SecureStreamTest, BlockingClientAgainstNonBlockingEchoServer) {
 }
 
 TEST_F(SecureStreamTest, ReadTimesOutHoldingNothingAndLosesNothing) {
-  auto stream = SecureStream::Create(client_fd_, Protector(Side::kClient), pool_.get(),
+  auto stream = SecureStream::Create(client_fd_, TestProtector(Side::kClient), pool_.get(),
                                      storage_.get());
   ASSERT_TRUE(stream.ok());
-  RecordProtector server = Protector(Side::kServer);
+  RecordProtector server = TestProtector(Side::kServer);
   std::vector<uint8_t> frame(server.SealedSize(10));
   ASSERT_TRUE(server.Seal(RandomBytes(10, 3), absl::MakeSpan(frame)).ok());
   // Half a frame, then a timeout: not an error, and the half is kept.
@@ -183,10 +143,10 @@ TEST_F(SecureStreamTest, ReadTimesOutHoldingNothingAndLosesNothing) {
 }
 
 TEST_F(SecureStreamTest, TamperedFrameAfterGoodOneDeliversGoodThenDataLoss) {
-  auto stream = SecureStream::Create(client_fd_, Protector(Side::kClient), pool_.get(),
+  auto stream = SecureStream::Create(client_fd_, TestProtector(Side::kClient), pool_.get(),
                                      storage_.get());
   ASSERT_TRUE(stream.ok());
-  RecordProtector server = Protector(Side::kServer);
+  RecordProtector server = TestProtector(Side::kServer);
   std::vector<uint8_t> wire(server.SealedSize(20) * 2);
   ASSERT_TRUE(server.Seal(RandomBytes(20, 4), absl::MakeSpan(wire).subspan(0, 44)).ok());
   ASSERT_TRUE(server.Seal(RandomBytes(20, 5), absl::MakeSpan(wire).subspan(44)).ok());
@@ -204,10 +164,10 @@ TEST_F(SecureStreamTest, TamperedFrameAfterGoodOneDeliversGoodThenDataLoss) {
 }
 
 TEST_F(SecureStreamTest, TruncatedFrameAtEofIsDataLoss) {
-  auto stream = SecureStream::Create(client_fd_, Protector(Side::kClient), pool_.get(),
+  auto stream = SecureStream::Create(client_fd_, TestProtector(Side::kClient), pool_.get(),
                                      storage_.get());
   ASSERT_TRUE(stream.ok());
-  RecordProtector server = Protector(Side::kServer);
+  RecordProtector server = TestProtector(Side::kServer);
   std::vector<uint8_t> frame(server.SealedSize(100));
   ASSERT_TRUE(server.Seal(RandomBytes(100, 6), absl::MakeSpan(frame)).ok());
   ASSERT_EQ(write(server_fd_, frame.data(), 50), 50);
@@ -218,10 +178,10 @@ TEST_F(SecureStreamTest, TruncatedFrameAtEofIsDataLoss) {
 }
 
 TEST_F(SecureStreamTest, InitialBytesAreReadFirst) {
-  RecordProtector server = Protector(Side::kServer);
+  RecordProtector server = TestProtector(Side::kServer);
   std::vector<uint8_t> frame(server.SealedSize(33));
   ASSERT_TRUE(server.Seal(RandomBytes(33, 7), absl::MakeSpan(frame)).ok());
-  auto stream = SecureStream::Create(client_fd_, Protector(Side::kClient), pool_.get(),
+  auto stream = SecureStream::Create(client_fd_, TestProtector(Side::kClient), pool_.get(),
                                      storage_.get(), frame);
   ASSERT_TRUE(stream.ok()) << stream.status();
   uint8_t buf[64];

@@ -16,9 +16,13 @@
 #include "conn/storage_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/conn/conn_test_util.h"
 
 namespace alts {
 namespace {
+
+using ::alts::testing::RaiseFdLimit;
+using ::alts::testing::TestProtector;
 
 #ifdef ALTS_SANITIZER_BUILD
 constexpr int kOffenders = 500;
@@ -38,17 +42,8 @@ class Recorder : public ReadyHandler {
   absl::Status status;
 };
 
-RecordProtector Protector(Side side) {
-  std::vector<uint8_t> key(44, 0x33);
-  return std::move(*RecordProtector::Create("ALTSRP_GCM_AES128_REKEY", side, key));
-}
-
 TEST(SlowlorisTest, TricklersAreBoundedAndClosedWhileOthersAreServed) {
-  rlimit rl;
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-  ASSERT_GE(rl.rlim_cur, static_cast<rlim_t>(2 * kOffenders + 100));
+  ASSERT_GE(RaiseFdLimit(2 * kOffenders + 100), static_cast<rlim_t>(2 * kOffenders + 100));
 
   auto reactor = std::move(*Reactor::CreateUnthreaded());
   auto pool = std::move(*BufferPool::Create({}));
@@ -65,7 +60,7 @@ TEST(SlowlorisTest, TricklersAreBoundedAndClosedWhileOthersAreServed) {
     attackers.push_back(fds[0]);
     handlers.push_back(std::make_unique<Recorder>());
     conns.push_back(std::move(
-        *SecureConnection::Create(*reactor, fds[1], Protector(Side::kServer), &resources)));
+        *SecureConnection::Create(*reactor, fds[1], TestProtector(Side::kServer), &resources)));
     conns.back()->Start(handlers.back().get());
     // Length field announcing the largest frame (1 MiB) and the type.
     const uint8_t header[] = {0x00, 0x00, 0x10, 0x00, 0x06, 0x00, 0x00, 0x00};
@@ -76,9 +71,9 @@ TEST(SlowlorisTest, TricklersAreBoundedAndClosedWhileOthersAreServed) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, honest), 0);
   Recorder client_h, server_h;
   auto client = std::move(
-      *SecureConnection::Create(*reactor, honest[0], Protector(Side::kClient), &resources));
+      *SecureConnection::Create(*reactor, honest[0], TestProtector(Side::kClient), &resources));
   auto server = std::move(
-      *SecureConnection::Create(*reactor, honest[1], Protector(Side::kServer), &resources));
+      *SecureConnection::Create(*reactor, honest[1], TestProtector(Side::kServer), &resources));
   client->Start(&client_h);
   server->Start(&server_h);
 

@@ -7,16 +7,13 @@
 
 #include "conn/reactor.h"
 #include "gtest/gtest.h"
+#include "tests/conn/conn_test_util.h"
 #include "tests/conn/test_sync.h"
 
 namespace alts {
 namespace {
 
-ReactorGroupOptions GroupOptions(size_t threads) {
-  ReactorGroupOptions options;
-  options.threads = threads;
-  return options;
-}
+using ::alts::testing::GroupOptions;
 
 class Counter : public WakeNode {
  public:
