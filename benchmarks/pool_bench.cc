@@ -54,8 +54,10 @@ void ReportPool(benchmark::State& state, const BufferPool& pool) {
       benchmark::Counter(static_cast<double>(s.allocations));
 }
 
-void BM_GetPut(benchmark::State& state) {
-  auto pool = MakePool(BufferPoolOptions{});
+// RunGetPut measures one TryAcquire and release per iteration on a pool made
+// with `options`, after a warm-up lease.
+void RunGetPut(benchmark::State& state, const BufferPoolOptions& options) {
+  auto pool = MakePool(options);
   { BufferLease warm = pool->TryAcquire(); }
   HeapCounter heap;
   for (auto _ : state) {
@@ -64,6 +66,10 @@ void BM_GetPut(benchmark::State& state) {
   }
   heap.Report(state);
   ReportPool(state, *pool);
+}
+
+void BM_GetPut(benchmark::State& state) {
+  RunGetPut(state, BufferPoolOptions{});
 }
 BENCHMARK(BM_GetPut);
 
@@ -72,30 +78,14 @@ BENCHMARK(BM_GetPut);
 void BM_GetPutBudget(benchmark::State& state) {
   BufferPoolOptions o;
   o.max_bytes_outstanding = 64 * o.buffer_size;
-  auto pool = MakePool(o);
-  { BufferLease warm = pool->TryAcquire(); }
-  HeapCounter heap;
-  for (auto _ : state) {
-    BufferLease lease = pool->TryAcquire();
-    benchmark::DoNotOptimize(lease.data());
-  }
-  heap.Report(state);
-  ReportPool(state, *pool);
+  RunGetPut(state, o);
 }
 BENCHMARK(BM_GetPutBudget);
 
 void BM_GetPutNoCache(benchmark::State& state) {
   BufferPoolOptions o;
   o.thread_cache_buffers = 0;
-  auto pool = MakePool(o);
-  { BufferLease warm = pool->TryAcquire(); }
-  HeapCounter heap;
-  for (auto _ : state) {
-    BufferLease lease = pool->TryAcquire();
-    benchmark::DoNotOptimize(lease.data());
-  }
-  heap.Report(state);
-  ReportPool(state, *pool);
+  RunGetPut(state, o);
 }
 BENCHMARK(BM_GetPutNoCache);
 
