@@ -81,7 +81,9 @@ struct ScenarioSummary {
 class ConnectionFaultsTest : public ::testing::TestWithParam<FaultScenario> {
  protected:
   void SetUp() override {
-    group_ = std::move(*ReactorGroup::Create({.threads = 2}));
+    ReactorGroupOptions group_options;
+    group_options.threads = 2;
+    group_ = std::move(*ReactorGroup::Create(std::move(group_options)));
     pool_ = std::move(*BufferPool::Create({}));
     storage_ = std::move(*StoragePool::Create());
     resources_.read_pool = pool_.get();

@@ -113,7 +113,9 @@ class HandshakeFloodTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_GE(RaiseFdLimit(), static_cast<size_t>(4 * (kSilentClients + kRealClients)));
     fds_before_ = CountOpenFds();
-    group_ = std::move(*ReactorGroup::Create({.threads = 2}));
+    ReactorGroupOptions group_options;
+    group_options.threads = 2;
+    group_ = std::move(*ReactorGroup::Create(std::move(group_options)));
     pool_ = std::move(*BufferPool::Create({}));
     storage_ = std::move(*StoragePool::Create());
     resources_.read_pool = pool_.get();

@@ -143,7 +143,7 @@ bool ReadUntil(int fd, std::string* bytes, absl::Duration timeout,
 }
 
 struct Offender {
-  Offence offence;
+  Offence offence = Offence::kGarbage;
   int fd = -1;
   std::string second;  // sent once the server's flight is in
 };
@@ -153,7 +153,9 @@ class ListenerGarbageTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_GE(RaiseFdLimit(), static_cast<size_t>(4 * (kPerOffence * 9 + kGoodClients) + 100));
     fds_before_ = CountOpenFds();
-    group_ = std::move(*ReactorGroup::Create({.threads = 2}));
+    ReactorGroupOptions group_options;
+    group_options.threads = 2;
+    group_ = std::move(*ReactorGroup::Create(std::move(group_options)));
     pool_ = std::move(*BufferPool::Create({}));
     storage_ = std::move(*StoragePool::Create());
     resources_.read_pool = pool_.get();
@@ -199,7 +201,8 @@ class ListenerGarbageTest : public ::testing::Test {
   // Open connects a raw socket to the listener and sends what `offence`
   // sends first.
   Offender Open(Offence offence, const SocketAddress& address, std::mt19937_64& rng) {
-    Offender o{offence};
+    Offender o;
+    o.offence = offence;
     o.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     EXPECT_GE(o.fd, 0);
     EXPECT_EQ(connect(o.fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length),
