@@ -92,13 +92,14 @@ TEST(PoolBudgetTest, DISABLED_PinnedConnectionWaitingForAWriteBufferKeepsReading
 
 // Bug: write buffers come out of the same budget as read buffers with
 // nothing kept for reading. Write accepts plaintext until pending output
-// reaches write_high_water (256 KiB = 8 buffers of 32 KiB), so one
-// connection whose peer reads slowly can hold the whole budget in pending
-// ciphertext. Then no connection of the process can lease a read buffer:
-// here the client holds all 8 buffers (261632 bytes pending) and the
-// server, which must read to let those drain, waits forever (received 0).
-// Across processes the same state stops every reader of a server while one
-// peer is slow to read. Fix: keep part of the budget for reading, e.g.
+// reaches write_high_water (256 KiB = 8 buffers of 32 KiB), so connections
+// whose peers read slowly can hold the whole budget in pending ciphertext
+// (one connection suffices for a budget of 8 buffers, budget / 8 of them
+// for any budget). Then no connection of the process can lease a read
+// buffer: here the client holds all 8 buffers (261632 bytes pending) and
+// the server, which must read to let those drain, waits forever (received
+// 0). Across processes the same state stops every reader of a server for
+// as long as those peers do not read. Fix: keep part of the budget for reading, e.g.
 // NewChunk takes a buffer only while at least one buffer per reactor (or a
 // configured reserve) would stay available to readers, else Write accepts
 // less and OnWritable follows when buffers return; or lease write buffers
