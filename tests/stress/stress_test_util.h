@@ -24,9 +24,9 @@ inline constexpr bool kSanitizerBuild = true;
 inline constexpr bool kSanitizerBuild = false;
 #endif
 
-// Scaled returns `n` in a normal build and about a quarter of it (at least 1)
-// under sanitizers.
-constexpr int Scaled(int n) { return kSanitizerBuild ? (n + 3) / 4 : n; }
+// Scaled returns `n` in a normal build and half of it (at least 1) under
+// sanitizers.
+constexpr int Scaled(int n) { return kSanitizerBuild ? (n + 1) / 2 : n; }
 
 // CountOpenFds returns how many descriptors the process has open (entries
 // of /proc/self/fd, not counting the one used to list them).
