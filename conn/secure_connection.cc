@@ -56,6 +56,19 @@ absl::StatusOr<std::unique_ptr<SecureConnection>> SecureConnection::Create(
     close(fd);
     return absl::InvalidArgumentError("SecureConnection: missing base, wake queue or pools");
   }
+  if (resources->read_pool->stats().max_buffers != 0 &&
+      (resources->write_pool == nullptr || resources->write_pool == resources->read_pool)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        "SecureConnection: a read pool with a budget needs a separate write pool "
+        "(ConnectionResources::write_pool): pending output must not hold the buffers readers "
+        "need to let it drain");
+  }
+  if (resources->write_pool != nullptr &&
+      resources->write_pool->buffer_size() < kChunkHeaderSize + kMinFrameSize + 1) {
+    close(fd);
+    return absl::InvalidArgumentError("SecureConnection: write buffers are too small");
+  }
   if (resources->read_pool->buffer_size() < kChunkHeaderSize + kMinFrameSize + 1) {
     close(fd);
     return absl::InvalidArgumentError("SecureConnection: read buffers are too small");
@@ -107,6 +120,7 @@ SecureConnection::~SecureConnection() {
   registered_events_ = 0;
   // Unconditional: also waits out a wakeup running on another thread.
   resources_->read_pool->CancelWait(this);
+  write_pool()->CancelWait(&write_waiter_);
   wake_->Cancel(this);
   CloseFd();
   ReleaseBuffers();
@@ -160,7 +174,7 @@ size_t SecureConnection::LeasedBuffers() const {
 }
 
 bool SecureConnection::WantRead() const {
-  return started_ && handler_ != nullptr && !paused_ && !waiting_for_buffer_ &&
+  return started_ && handler_ != nullptr && !paused_ && !waiting_for_read_buffer_ &&
          !unprocessed_input_ && !read_ended_ && status_.ok() && fd_ >= 0;
 }
 
@@ -264,10 +278,13 @@ void SecureConnection::OnWake() {
   alive_ = &alive;
   // A woken waiter holds a claim on a buffer: it must use it (AcquireOrWait)
   // or pass it on (CancelWait), or other waiters could starve.
-  const bool had_claim = waiting_for_buffer_;
-  const uint32_t acquires_before = acquire_calls_;
-  if (waiting_for_buffer_) {
-    waiting_for_buffer_ = false;
+  const bool had_read_claim = waiting_for_read_buffer_;
+  const bool had_write_claim = waiting_for_write_buffer_;
+  const uint32_t read_acquires_before = read_acquires_;
+  const uint32_t write_acquires_before = write_acquires_;
+  waiting_for_write_buffer_ = false;
+  if (waiting_for_read_buffer_) {
+    waiting_for_read_buffer_ = false;
     UpdateInterest();
   }
   if (unprocessed_input_ && status_.ok() && started_ && handler_ != nullptr && !paused_) {
@@ -296,7 +313,12 @@ void SecureConnection::OnWake() {
     HandleWritable();
     if (!alive) return;
   }
-  if (had_claim && acquire_calls_ == acquires_before) resources_->read_pool->CancelWait(this);
+  if (had_read_claim && read_acquires_ == read_acquires_before) {
+    resources_->read_pool->CancelWait(this);
+  }
+  if (had_write_claim && write_acquires_ == write_acquires_before) {
+    write_pool()->CancelWait(&write_waiter_);
+  }
   FinishDispatch();
   if (!alive) return;
   alive_ = nullptr;
@@ -348,12 +370,12 @@ bool SecureConnection::ReadOnce() {
       partial_.Reset();
     }
   } else {
-    if (!waiting_for_buffer_) ++acquire_calls_;
-    lease = waiting_for_buffer_ ? BufferLease() : resources_->read_pool->AcquireOrWait(this);
+    if (!waiting_for_read_buffer_) ++read_acquires_;
+    lease = waiting_for_read_buffer_ ? BufferLease() : resources_->read_pool->AcquireOrWait(this);
     if (!lease) {
       // Budget exhausted: stop watching the fd until a buffer comes back
       // (OnBufferAvailable -> OnWake). Readers slow down; memory stays bounded.
-      waiting_for_buffer_ = true;
+      waiting_for_read_buffer_ = true;
       UpdateInterest();
       return false;
     }
@@ -504,11 +526,12 @@ bool SecureConnection::StashPartial(const uint8_t* bytes, size_t size, size_t fr
 // Writing.
 
 SecureConnection::WriteChunk* SecureConnection::NewChunk() {
-  if (!waiting_for_buffer_) ++acquire_calls_;
-  BufferLease lease = waiting_for_buffer_ ? resources_->read_pool->TryAcquire()
-                                          : resources_->read_pool->AcquireOrWait(this);
+  BufferPool* pool = write_pool();
+  if (!waiting_for_write_buffer_) ++write_acquires_;
+  BufferLease lease = waiting_for_write_buffer_ ? pool->TryAcquire()
+                                                : pool->AcquireOrWait(&write_waiter_);
   if (!lease) {
-    waiting_for_buffer_ = true;
+    waiting_for_write_buffer_ = true;
     UpdateInterest();
     return nullptr;
   }
@@ -573,7 +596,7 @@ absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plainte
     armed_deadline_ = absl::InfiniteFuture() - absl::Nanoseconds(1);  // writing is activity
   }
   UpdateInterest();
-  if (write_blocked_notify_ && !waiting_for_buffer_ && pending_write_ <= high_water / 2) {
+  if (write_blocked_notify_ && !waiting_for_write_buffer_ && pending_write_ <= high_water / 2) {
     // Everything went out already, so no write event will fire: owe the
     // handler its OnWritable from the next dispatch instead.
     wake_->Wake(this);
@@ -644,7 +667,7 @@ void SecureConnection::HandleWritable() {
     handler_->OnDrained();
     if (alive != nullptr && !*alive) return;
   }
-  if (write_blocked_notify_ && status_.ok() && !write_closing_ && !waiting_for_buffer_ &&
+  if (write_blocked_notify_ && status_.ok() && !write_closing_ && !waiting_for_write_buffer_ &&
       pending_write_ <= resources_->options.write_high_water / 2) {
     write_blocked_notify_ = false;
     handler_->OnWritable();

@@ -71,11 +71,17 @@ struct ConnectionOptions {
 
 // ConnectionResources are shared by many connections and must outlive them.
 struct ConnectionResources {
-  // read_pool lends read buffers (and write buffers); e.g. 32 KiB each.
+  // read_pool lends read buffers; e.g. 32 KiB each.
   BufferPool* read_pool = nullptr;
   // storage keeps the bytes of frames that have not fully arrived.
   StoragePool* storage = nullptr;
   ConnectionOptions options;
+  // write_pool lends the buffers that hold sealed output until the socket
+  // takes it; nullptr = read_pool. Required (and distinct from read_pool)
+  // when read_pool has a budget: output waiting for a slow peer must never
+  // hold the buffers readers need, or readers that would let it drain could
+  // wait forever.
+  BufferPool* write_pool = nullptr;
 };
 
 // SecureConnection is an ALTS record-protected connection over a connected,
@@ -198,8 +204,24 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   void ReleaseBuffers();
   size_t read_buffer_size() const;
 
+  // WriteWaiter waits on the write pool for its connection, which can wait
+  // for a read buffer and a write buffer at the same time.
+  class WriteWaiter final : public BufferWaiter {
+   public:
+    explicit WriteWaiter(SecureConnection* conn) : conn_(conn) {}
+    void OnBufferAvailable() override { conn_->wake_->Wake(conn_); }
+
+   private:
+    SecureConnection* conn_;
+  };
+
+  BufferPool* write_pool() const {
+    return resources_->write_pool != nullptr ? resources_->write_pool : resources_->read_pool;
+  }
+
   const ConnectionResources* resources_;
   WakeQueue* wake_;
+  WriteWaiter write_waiter_{this};
   ReadyHandler* handler_ = nullptr;
   // Points at a flag on the stack of the innermost callback dispatch, so the
   // dispatcher learns when the handler destroyed the connection.
@@ -224,15 +246,21 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   WriteChunk* write_head_ = nullptr;
   WriteChunk* write_tail_ = nullptr;
   size_t pending_write_ = 0;
-  // Counts AcquireOrWait calls, so OnWake can tell whether it used its claim.
-  uint32_t acquire_calls_ = 0;
+  // Count AcquireOrWait calls per pool, so OnWake can tell whether it used
+  // the claim a wakeup carries.
+  uint32_t read_acquires_ = 0;
+  uint32_t write_acquires_ = 0;
   absl::Status status_;
   int fd_;
   short registered_events_ = 0;
   bool started_ = false;
   bool unprocessed_input_ = false;     // handshake leftovers not yet opened
   bool paused_ = false;
-  bool waiting_for_buffer_ = false;
+  // Waiting on read_pool for a read buffer (as this BufferWaiter); only this
+  // stops reading. A pinned connection never waits for one.
+  bool waiting_for_read_buffer_ = false;
+  // Waiting on the write pool for a write buffer (as write_waiter_).
+  bool waiting_for_write_buffer_ = false;
   bool write_blocked_notify_ = false;  // a Write fell short: OnWritable owed
   bool drain_owed_ = false;            // output waited for the socket: OnDrained owed
   bool read_ended_ = false;            // peer EOF seen

@@ -81,10 +81,16 @@ class SecureConnectionTest : public ::testing::Test {
     auto pool = BufferPool::Create(options);
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
+    write_pool_.reset();
+    if (options.max_bytes_outstanding != 0) {
+      // A budgeted read pool needs its own write pool.
+      write_pool_ = std::move(*BufferPool::Create(BufferPoolOptions()));
+    }
     auto storage = StoragePool::Create();
     ASSERT_TRUE(storage.ok());
     storage_ = std::move(*storage);
     resources_.read_pool = pool_.get();
+    resources_.write_pool = write_pool_.get();
     resources_.storage = storage_.get();
     resources_.options = conn_options;
   }
@@ -136,6 +142,7 @@ class SecureConnectionTest : public ::testing::Test {
   std::unique_ptr<Reactor> reactor_;
   std::unique_ptr<WakeQueue> wake_;
   std::unique_ptr<BufferPool> pool_;
+  std::unique_ptr<BufferPool> write_pool_;
   std::unique_ptr<StoragePool> storage_;
   ConnectionResources resources_;
   std::vector<std::unique_ptr<SecureConnection>> conns_;
@@ -421,6 +428,19 @@ TEST_F(SecureConnectionTest, PoolBudgetExhaustionSlowsReadersDown) {
   for (auto& h : handlers) EXPECT_EQ(h->received, msg);
   EXPECT_LE(pool_->stats().high_water_outstanding, 2u);
   for (int fd : raw_fds) close(fd);
+}
+
+TEST_F(SecureConnectionTest, BudgetedReadPoolSharedWithWritesIsRefused) {
+  BufferPoolOptions options;
+  options.max_bytes_outstanding = 4 * options.buffer_size;
+  auto pool = std::move(*BufferPool::Create(options));
+  ConnectionResources shared{pool.get(), storage_.get(), {}};
+  auto [a, b] = SocketPair();
+  auto conn = SecureConnection::Create(reactor_->base(), wake_.get(), a,
+                                       TestProtector(Side::kClient), &shared);
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conn.status().message(), HasSubstr("separate write pool"));
+  close(b);
 }
 
 TEST_F(SecureConnectionTest, HandlerMayDestroyTheConnectionInsideCallbacks) {
