@@ -2,8 +2,11 @@
 // that share a budgeted pool (both ends in one process, as in a proxy or a
 // loopback test) echo a message larger than the socket buffers.
 //
-// Both tests are DISABLED_: they hang today (see each comment). Run them
-// with --gtest_also_run_disabled_tests; they fail after kEchoTimeout.
+// Reads and writes lease from separate budgeted pools (SecureConnection
+// refuses a budgeted read pool shared with writes, the configuration that
+// deadlocked: pending output held the buffers readers needed to drain it).
+// Each test guards one fixed deadlock.
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,10 +41,13 @@ void EchoOverBudgetedPool(ReadBufferPolicy policy, size_t budget_buffers) {
   options.max_bytes_outstanding = budget_buffers * options.buffer_size;
   auto pool = BufferPool::Create(options);
   ASSERT_TRUE(pool.ok());
+  auto write_pool = BufferPool::Create(options);  // same budget, its own
+  ASSERT_TRUE(write_pool.ok());
   auto storage = StoragePool::Create();
   ASSERT_TRUE(storage.ok());
   ConnectionResources resources;
   resources.read_pool = pool->get();
+  resources.write_pool = write_pool->get();
   resources.storage = storage->get();
   resources.options.read_policy = policy;
   int fds[2];
@@ -73,38 +79,21 @@ void EchoOverBudgetedPool(ReadBufferPolicy policy, size_t budget_buffers) {
   client->reset();
   server->reset();
   EXPECT_EQ((*pool)->stats().outstanding, 0u);
+  EXPECT_EQ((*write_pool)->stats().outstanding, 0u);
 }
 
-// Bug: in the pinned policy a connection that waits for a write buffer
-// stops reading, although its reads use its pinned buffer and need nothing
-// from the pool. SecureConnection::NewChunk sets waiting_for_buffer_ when
-// the pool is dry, and WantRead() requires !waiting_for_buffer_. Here the
-// server's echo waits for the one buffer the budget has left, which holds
-// the client's pending ciphertext; that can only drain when the server
-// reads, and the server has stopped reading: a deadlock (server received
-// 28521 of 1 MiB, client holds 32704 bytes pending, 2 waiters).
-// Fix: track the two waits apart (waiting for a read buffer, waiting for a
-// write buffer); only the first may gate WantRead(), and a pinned
-// connection never waits for a read buffer.
-TEST(PoolBudgetTest, DISABLED_PinnedConnectionWaitingForAWriteBufferKeepsReading) {
+// A pinned connection waiting for a write buffer keeps reading: its reads
+// use its pinned buffer, and the peer's pending output can only drain if it
+// reads. (It used to stop reading: server received 28521 of 1 MiB, stuck.)
+TEST(PoolBudgetTest, PinnedConnectionWaitingForAWriteBufferKeepsReading) {
   EchoOverBudgetedPool(ReadBufferPolicy::kPinned, 3);
 }
 
-// Bug: write buffers come out of the same budget as read buffers with
-// nothing kept for reading. Write accepts plaintext until pending output
-// reaches write_high_water (256 KiB = 8 buffers of 32 KiB), so connections
-// whose peers read slowly can hold the whole budget in pending ciphertext
-// (one connection suffices for a budget of 8 buffers, budget / 8 of them
-// for any budget). Then no connection of the process can lease a read
-// buffer: here the client holds all 8 buffers (261632 bytes pending) and
-// the server, which must read to let those drain, waits forever (received
-// 0). Across processes the same state stops every reader of a server for
-// as long as those peers do not read. Fix: keep part of the budget for reading, e.g.
-// NewChunk takes a buffer only while at least one buffer per reactor (or a
-// configured reserve) would stay available to readers, else Write accepts
-// less and OnWritable follows when buffers return; or lease write buffers
-// from a separate pool with its own budget.
-TEST(PoolBudgetTest, DISABLED_PendingWritesCannotTakeTheLastBuffersFromReaders) {
+// Pending output cannot take the buffers readers need: writes lease from
+// their own pool, so a peer's pending ciphertext (up to write_high_water,
+// 8 buffers here) never leaves the reader without a buffer. (With one
+// shared budget of 8 the client held all 8 and the server received 0.)
+TEST(PoolBudgetTest, PendingWritesCannotTakeTheLastBuffersFromReaders) {
   EchoOverBudgetedPool(ReadBufferPolicy::kOnDemand, 8);
 }
 

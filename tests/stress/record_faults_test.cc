@@ -47,11 +47,9 @@ constexpr size_t kFrameSizes[] = {1024, kDefaultMaxFrameSize, 64 * 1024};
 // pinned buffers and one more, so connections regularly find the pool empty
 // and must wait for a buffer to come back.
 constexpr size_t kBudgetBuffers = 3;
-// kBudgetedRunEvery: every n-th run (by seed) uses the budgeted pool; 0
-// disables them. Disabled while the pool-budget deadlocks shown by the
-// DISABLED_ tests of pool_budget_test.cc stand: with them, budgeted echoes
-// hang whenever a socket fills (e.g. after a spurious EAGAIN).
-constexpr uint64_t kBudgetedRunEvery = 0;
+// kBudgetedRunEvery: every n-th run (by seed) uses the budgeted pools (a
+// budgeted read pool and a budgeted write pool); 0 disables them.
+constexpr uint64_t kBudgetedRunEvery = 4;
 
 enum class Transport { kSocketPair, kTcp };
 
@@ -80,6 +78,7 @@ class RecordFaultsTest
     BufferPoolOptions budgeted;
     budgeted.max_bytes_outstanding = kBudgetBuffers * budgeted.buffer_size;
     budget_pool_ = std::move(*BufferPool::Create(budgeted));
+    budget_write_pool_ = std::move(*BufferPool::Create(budgeted));
     storage_ = std::move(*StoragePool::Create());
     absl::StatusOr<int> listener = ListenTcp(*ParseSocketAddress("127.0.0.1:0"), 16);
     ASSERT_TRUE(listener.ok()) << listener.status();
@@ -109,6 +108,7 @@ class RecordFaultsTest
   std::unique_ptr<BufferPool> pool_;
   // budget_pool_ holds few buffers, so readers and writers wait for them.
   std::unique_ptr<BufferPool> budget_pool_;
+  std::unique_ptr<BufferPool> budget_write_pool_;
   std::unique_ptr<StoragePool> storage_;
   int listen_fd_ = -1;
 };
@@ -138,6 +138,7 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
   const bool budgeted = kBudgetedRunEvery != 0 && seed % kBudgetedRunEvery == 0;
   BufferPool* pool = budgeted ? budget_pool_.get() : pool_.get();
   resources.read_pool = pool;
+  if (budgeted) resources.write_pool = budget_write_pool_.get();
   resources.storage = storage_.get();
   resources.options.read_policy =
       rng() % 2 == 0 ? ReadBufferPolicy::kPinned : ReadBufferPolicy::kOnDemand;
