@@ -300,9 +300,11 @@ TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
             << "; corrupted " << summary.corrupted << "; "
             << (kBudgetedRunEvery == 0
                     ? std::string()
-                    : absl::StrCat("budgeted pool: ", budget_pool_->stats().exhausted,
-                                   " acquires refused, ", budget_pool_->stats().wakeups,
-                                   " waiters woken; "))
+                    : absl::StrCat("budgeted pools (read/write): ",
+                                   budget_pool_->stats().exhausted, "/",
+                                   budget_write_pool_->stats().exhausted, " acquires refused, ",
+                                   budget_pool_->stats().wakeups, "/",
+                                   budget_write_pool_->stats().wakeups, " waiters woken; "))
             << absl::ToInt64Milliseconds(absl::Now() - start) << " ms\n";
 }
 
