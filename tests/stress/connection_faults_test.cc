@@ -346,9 +346,10 @@ TEST_P(ConnectionFaultsTest, HandshakeAndRecordsIntactOrSpecificError) {
   // ALTS_STRESS_SEED=<seed> reruns one seed alone (the failure messages
   // name it).
   const char* only = getenv("ALTS_STRESS_SEED");
-  int expected_runs = kSeedsPerScenario;
-  for (int i = 0; i < kSeedsPerScenario && !HasFatalFailure(); ++i) {
-    const uint64_t seed = base + static_cast<uint64_t>(i);
+  const int runs = kSeedsPerScenario * StressScale();  // ALTS_STRESS_SCALE: the long version
+  int expected_runs = runs;
+  for (int i = 0; i < runs && !HasFatalFailure(); ++i) {
+    const uint64_t seed = StressSeed(base, i, kSeedsPerScenario);
     if (only != nullptr && std::to_string(seed) != only) {
       --expected_runs;
       continue;

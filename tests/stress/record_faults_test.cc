@@ -251,9 +251,10 @@ TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
   // ALTS_STRESS_SEED=<seed> reruns one seed alone (the failure messages
   // name it).
   const char* only = getenv("ALTS_STRESS_SEED");
-  int expected_runs = kSeedsPerCase;
-  for (int i = 0; i < kSeedsPerCase && !HasFatalFailure(); ++i) {
-    const uint64_t seed = base + static_cast<uint64_t>(i);
+  const int runs = kSeedsPerCase * StressScale();  // ALTS_STRESS_SCALE: the long version
+  int expected_runs = runs;
+  for (int i = 0; i < runs && !HasFatalFailure(); ++i) {
+    const uint64_t seed = StressSeed(base, i, kSeedsPerCase);
     if (only != nullptr && std::to_string(seed) != only) {
       --expected_runs;
       continue;

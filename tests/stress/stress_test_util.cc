@@ -1,5 +1,7 @@
 #include "tests/stress/stress_test_util.h"
 
+#include <cstdlib>
+
 #include <dirent.h>
 #include <sys/resource.h>
 
@@ -8,6 +10,13 @@
 
 
 namespace alts::testing {
+
+int StressScale() {
+  const char* value = getenv("ALTS_STRESS_SCALE");
+  if (value == nullptr) return 1;
+  const int scale = atoi(value);
+  return scale > 0 ? scale : 1;
+}
 namespace {
 
 // kMaxWriteChunk: the largest single Write a Sender makes; spans several

@@ -28,6 +28,19 @@ inline constexpr bool kSanitizerBuild = false;
 // sanitizers.
 constexpr int Scaled(int n) { return kSanitizerBuild ? (n + 1) / 2 : n; }
 
+// StressScale returns ALTS_STRESS_SCALE (a positive integer; 1 if unset or
+// invalid): the long version of the fault matrices runs that many times
+// more seeds per case (e.g. ALTS_STRESS_SCALE=50 for a soak).
+int StressScale();
+
+// StressSeed returns the i-th seed of a case whose seeds start at `base`:
+// the first `per_case` are base + i (the ones CI runs, stable across runs);
+// the extra seeds of a scaled run come from a range no other case uses.
+inline uint64_t StressSeed(uint64_t base, int i, int per_case) {
+  return i < per_case ? base + static_cast<uint64_t>(i)
+                      : (base << 24) + static_cast<uint64_t>(i);
+}
+
 // CountOpenFds returns how many descriptors the process has open (entries
 // of /proc/self/fd, not counting the one used to list them).
 int CountOpenFds();
