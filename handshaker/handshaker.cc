@@ -338,18 +338,28 @@ absl::Status Handshaker::HandleServerInit(std::string* out) {
   return absl::OkStatus();
 }
 
-absl::Status Handshaker::HandleServerFinished(std::string* out) {
+absl::Status Handshaker::VerifyPeerFinished(absl::string_view name, absl::string_view label,
+                                            const TranscriptHash& th) {
   if (reader_.body().size() != kMacSize) {
-    return absl::InvalidArgumentError("ServerFinished must be 32 bytes");
+    return absl::InvalidArgumentError(absl::StrCat(name, " must be 32 bytes"));
   }
   SecretArray<32> finished_key;
-  Derive(ck_, kLabelServerFinished, th2_, finished_key.span());
-  const std::array<uint8_t, 32> expected = FinishedMac(finished_key, th2_);
+  Derive(ck_, label, th, finished_key.span());
+  const std::array<uint8_t, 32> expected = FinishedMac(finished_key, th);
   if (CRYPTO_memcmp(expected.data(), reader_.body().data(), kMacSize) != 0) {
-    return absl::DataLossError("ServerFinished MAC mismatch");
+    return absl::DataLossError(absl::StrCat(name, " MAC mismatch"));
   }
   transcript_.Update(reader_.message());
+  return absl::OkStatus();
+}
+
+absl::Status Handshaker::HandleServerFinished(std::string* out) {
+  if (absl::Status s = VerifyPeerFinished("ServerFinished", kLabelServerFinished, th2_);
+      !s.ok()) {
+    return s;
+  }
   th3_ = transcript_.Hash();
+  SecretArray<32> finished_key;
   Derive(ck_, kLabelClientFinished, th3_, finished_key.span());
   const std::array<uint8_t, 32> mac = FinishedMac(finished_key, th3_);
   AppendAndHash(MessageType::kClientFinished, mac, out);
@@ -519,16 +529,10 @@ absl::Status Handshaker::HandleClientInit(std::string* out) {
 }
 
 absl::Status Handshaker::HandleClientFinished() {
-  if (reader_.body().size() != kMacSize) {
-    return absl::InvalidArgumentError("ClientFinished must be 32 bytes");
+  if (absl::Status s = VerifyPeerFinished("ClientFinished", kLabelClientFinished, th3_);
+      !s.ok()) {
+    return s;
   }
-  SecretArray<32> finished_key;
-  Derive(ck_, kLabelClientFinished, th3_, finished_key.span());
-  const std::array<uint8_t, 32> expected = FinishedMac(finished_key, th3_);
-  if (CRYPTO_memcmp(expected.data(), reader_.body().data(), kMacSize) != 0) {
-    return absl::DataLossError("ClientFinished MAC mismatch");
-  }
-  transcript_.Update(reader_.message());
   const TranscriptHash th4 = transcript_.Hash();
   Derive(ck_, kLabelKeyData, th4, result_.key_data.span());
   result_.local_identity = config_->credential->identity();

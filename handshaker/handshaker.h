@@ -144,6 +144,11 @@ class Handshaker {
   absl::Status HandleServerFinished(std::string* out);
   absl::Status HandleClientInit(std::string* out);
   absl::Status HandleClientFinished();
+  // VerifyPeerFinished checks the Finished message being handled (`name`)
+  // against the MAC under `label` over `th` and adds it to the transcript.
+  // kInvalidArgument for a wrong size, kDataLoss for a MAC mismatch.
+  absl::Status VerifyPeerFinished(absl::string_view name, absl::string_view label,
+                                  const TranscriptHash& th);
   std::string SessionCacheKey() const;
   void AppendAndHash(MessageType type, absl::Span<const uint8_t> body, std::string* out);
 
