@@ -135,26 +135,11 @@ class HandshakeFloodTest : public ::testing::Test {
   // Keep stores a connection and its handler; both die on their reactor.
   void Keep(Reactor& r, std::unique_ptr<SecureConnection> conn,
             std::unique_ptr<ReadyHandler> handler) {
-    std::lock_guard<std::mutex> lock(mu_);
-    kept_.push_back({&r, std::move(conn), std::move(handler)});
+    kept_.Keep(r, std::move(conn), std::move(handler));
   }
 
-  void DestroyKept() {
-    ASSERT_TRUE(group_->RunOnAllAndWait([&](Reactor& r) {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (Kept& k : kept_) {
-        if (k.reactor == &r) k.conn.reset();
-      }
-    }).ok());
-    std::lock_guard<std::mutex> lock(mu_);
-    kept_.clear();
-  }
+  void DestroyKept() { ASSERT_TRUE(kept_.DestroyOn(*group_).ok()); }
 
-  struct Kept {
-    Reactor* reactor;
-    std::unique_ptr<SecureConnection> conn;
-    std::unique_ptr<ReadyHandler> handler;
-  };
 
   int fds_before_ = 0;
   TestPki pki_{absl::Now()};
@@ -163,8 +148,7 @@ class HandshakeFloodTest : public ::testing::Test {
   std::unique_ptr<StoragePool> storage_;
   ConnectionResources resources_;
   std::shared_ptr<HandshakerConfig> server_config_, client_config_;
-  std::mutex mu_;
-  std::vector<Kept> kept_;
+  KeptConnections kept_;
 };
 
 TEST_F(HandshakeFloodTest, BoundedQueueTimeoutsAndEstablishedConnectionsKeepServing) {

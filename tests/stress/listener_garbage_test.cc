@@ -173,20 +173,10 @@ class ListenerGarbageTest : public ::testing::Test {
 
   void Keep(Reactor& r, std::unique_ptr<SecureConnection> conn,
             std::unique_ptr<ReadyHandler> handler) {
-    std::lock_guard<std::mutex> lock(mu_);
-    kept_.push_back({&r, std::move(conn), std::move(handler)});
+    kept_.Keep(r, std::move(conn), std::move(handler));
   }
 
-  void DestroyKept() {
-    ASSERT_TRUE(group_->RunOnAllAndWait([&](Reactor& r) {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (Kept& k : kept_) {
-        if (k.reactor == &r) k.conn.reset();
-      }
-    }).ok());
-    std::lock_guard<std::mutex> lock(mu_);
-    kept_.clear();
-  }
+  void DestroyKept() { ASSERT_TRUE(kept_.DestroyOn(*group_).ok()); }
 
   // ClientInit returns the first flight of a real client handshake.
   std::string ClientInit() {
@@ -262,13 +252,7 @@ class ListenerGarbageTest : public ::testing::Test {
   std::unique_ptr<StoragePool> storage_;
   ConnectionResources resources_;
   std::shared_ptr<HandshakerConfig> server_config_, client_config_;
-  struct Kept {
-    Reactor* reactor;
-    std::unique_ptr<SecureConnection> conn;
-    std::unique_ptr<ReadyHandler> handler;
-  };
-  std::mutex mu_;
-  std::vector<Kept> kept_;
+  KeptConnections kept_;
 };
 
 TEST_F(ListenerGarbageTest, OffendersAreClosedWithTheirReasonAndGoodClientsServed) {

@@ -225,4 +225,22 @@ void Echo::OnEnd(const absl::Status& status) {
   if (done_) std::exchange(done_, nullptr)();
 }
 
+void KeptConnections::Keep(Reactor& reactor, std::unique_ptr<SecureConnection> conn,
+                           std::unique_ptr<ReadyHandler> handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  kept_.push_back({&reactor, std::move(conn), std::move(handler)});
+}
+
+absl::Status KeptConnections::DestroyOn(ReactorGroup& group) {
+  absl::Status status = group.RunOnAllAndWait([&](Reactor& r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Kept& k : kept_) {
+      if (k.reactor == &r) k.conn.reset();
+    }
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  kept_.clear();
+  return status;
+}
+
 }  // namespace alts::testing

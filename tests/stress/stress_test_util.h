@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <functional>
 #include <random>
 #include <string>
@@ -13,6 +15,7 @@
 #include "absl/types/span.h"
 #include "conn/secure_connection.h"
 #include "tests/stress/fault_injection.h"
+#include "conn/reactor.h"
 
 namespace alts::testing {
 
@@ -180,6 +183,29 @@ class Echo : public ReadyHandler {
   bool eof_ = false;
   bool ended_ = false;
   absl::Status status_;
+};
+
+// KeptConnections holds established connections (and their handlers) that
+// outcome callbacks on any reactor thread of a group hand over, and
+// destroys each on its own reactor thread.
+class KeptConnections {
+ public:
+  // Keep stores `conn` (living on `reactor`) and its handler. Thread-safe.
+  void Keep(Reactor& reactor, std::unique_ptr<SecureConnection> conn,
+            std::unique_ptr<ReadyHandler> handler);
+
+  // DestroyOn destroys every kept connection on its reactor thread, then
+  // the handlers. Call from outside the group's threads.
+  absl::Status DestroyOn(ReactorGroup& group);
+
+ private:
+  struct Kept {
+    Reactor* reactor;
+    std::unique_ptr<SecureConnection> conn;
+    std::unique_ptr<ReadyHandler> handler;
+  };
+  std::mutex mu_;
+  std::vector<Kept> kept_;
 };
 
 }  // namespace alts::testing
