@@ -49,6 +49,18 @@ constexpr uint32_t kChunkHeaderSize = 64;
 absl::StatusOr<std::unique_ptr<SecureConnection>> SecureConnection::Create(
     event_base* base, WakeQueue* wake, int fd, RecordProtector protector,
     const ConnectionResources* resources, absl::Span<const uint8_t> initial_bytes) {
+  return CreateImpl(base, wake, fd, std::move(protector), resources, initial_bytes);
+}
+
+absl::StatusOr<std::unique_ptr<SecureConnection>> SecureConnection::CreatePlaintext(
+    event_base* base, WakeQueue* wake, int fd, const ConnectionResources* resources,
+    absl::Span<const uint8_t> initial_bytes) {
+  return CreateImpl(base, wake, fd, std::nullopt, resources, initial_bytes);
+}
+
+absl::StatusOr<std::unique_ptr<SecureConnection>> SecureConnection::CreateImpl(
+    event_base* base, WakeQueue* wake, int fd, std::optional<RecordProtector> protector,
+    const ConnectionResources* resources, absl::Span<const uint8_t> initial_bytes) {
   static_assert(sizeof(WriteChunk) <= kChunkHeaderSize);
   if (fd < 0) return absl::InvalidArgumentError("SecureConnection: bad fd");
   if (base == nullptr || wake == nullptr || resources == nullptr ||
@@ -107,7 +119,7 @@ absl::StatusOr<std::unique_ptr<SecureConnection>> SecureConnection::Create(
 }
 
 SecureConnection::SecureConnection(event_base* base, WakeQueue* wake, int fd,
-                                   RecordProtector protector,
+                                   std::optional<RecordProtector> protector,
                                    const ConnectionResources* resources)
     : resources_(resources), wake_(wake), protector_(std::move(protector)), fd_(fd) {
   // Bind the embedded event to the base now; interest is set by UpdateInterest.
@@ -124,6 +136,10 @@ SecureConnection::~SecureConnection() {
   wake_->Cancel(this);
   CloseFd();
   ReleaseBuffers();
+}
+
+size_t SecureConnection::WritableIn(size_t room) const {
+  return protector_.has_value() ? PlaintextFitting(*protector_, room) : room;
 }
 
 size_t SecureConnection::read_buffer_size() const {
@@ -458,7 +474,12 @@ bool SecureConnection::ReadIntoAssembly() {
 
 bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lease,
                                     bool in_pinned) {
-  OpenedInput opened = OpenFramesInPlace(protector_, buf, total);
+  OpenedInput opened;
+  if (protector_.has_value()) {
+    opened = OpenFramesInPlace(*protector_, buf, total);
+  } else {
+    opened.plaintext = opened.consumed = total;  // plaintext: bytes as they came
+  }
   const size_t out = opened.plaintext;
   const size_t off = opened.consumed;
   const size_t pending_frame = opened.pending_frame_size;
@@ -567,7 +588,7 @@ absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plainte
     }
     WriteChunk* chunk = write_tail_;
     size_t fits = 0;
-    if (chunk != nullptr) fits = PlaintextFitting(protector_, chunk->lease.size() - chunk->end);
+    if (chunk != nullptr) fits = WritableIn(chunk->lease.size() - chunk->end);
     if (fits == 0) {
       // Send what is sealed before taking another buffer: when the socket
       // keeps up, one buffer is reused for the whole message.
@@ -575,12 +596,17 @@ absl::StatusOr<size_t> SecureConnection::Write(absl::Span<const uint8_t> plainte
       if (!status_.ok()) return status_;
       chunk = NewChunk();
       if (chunk == nullptr) break;  // pool exhausted: OnWritable when one returns
-      fits = PlaintextFitting(protector_, chunk->lease.size() - chunk->end);
+      fits = WritableIn(chunk->lease.size() - chunk->end);
     }
     const size_t n = std::min(fits, plaintext.size() - accepted);
-    absl::StatusOr<size_t> sealed = protector_.Seal(
-        plaintext.subspan(accepted, n),
-        absl::MakeSpan(chunk->lease.data() + chunk->end, chunk->lease.size() - chunk->end));
+    absl::StatusOr<size_t> sealed = n;
+    if (protector_.has_value()) {
+      sealed = protector_->Seal(
+          plaintext.subspan(accepted, n),
+          absl::MakeSpan(chunk->lease.data() + chunk->end, chunk->lease.size() - chunk->end));
+    } else {
+      memcpy(chunk->lease.data() + chunk->end, plaintext.data() + accepted, n);
+    }
     if (!sealed.ok()) {
       Fail(sealed.status());
       return status_;

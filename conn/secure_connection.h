@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -102,6 +103,11 @@ struct ConnectionResources {
 // once through ReadyHandler::OnEnd. Peer EOF between frames is the end of
 // the stream (OnEnd(OK)); EOF inside a frame is kDataLoss.
 //
+// Plaintext mode (CreatePlaintext): the same connection without the record
+// layer, for plaintext HTTP/2 (h2c) between local services, tests and the
+// handshaker service. Reads are on demand and writes batched exactly as
+// above; bytes are delivered and written as they are.
+//
 // Threading: create, use and destroy on the event_base's thread. The handler
 // may destroy the connection from inside any callback.
 class SecureConnection final : public ReadyReader, private BufferWaiter, private WakeNode {
@@ -124,6 +130,18 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
       const ConnectionResources* resources, absl::Span<const uint8_t> initial_bytes = {}) {
     return Create(reactor.base(), &reactor.wake_queue(), fd, std::move(protector), resources,
                   initial_bytes);
+  }
+
+  // CreatePlaintext wraps `fd` like Create, without record protection:
+  // `initial_bytes` are the first input, Write sends bytes as they are.
+  // Errors as Create.
+  static absl::StatusOr<std::unique_ptr<SecureConnection>> CreatePlaintext(
+      event_base* base, WakeQueue* wake, int fd, const ConnectionResources* resources,
+      absl::Span<const uint8_t> initial_bytes = {});
+  static absl::StatusOr<std::unique_ptr<SecureConnection>> CreatePlaintext(
+      Reactor& reactor, int fd, const ConnectionResources* resources,
+      absl::Span<const uint8_t> initial_bytes = {}) {
+    return CreatePlaintext(reactor.base(), &reactor.wake_queue(), fd, resources, initial_bytes);
   }
 
   // The destructor closes the socket at once if it is still open (unsent
@@ -162,13 +180,23 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   const absl::Status& status() const { return status_; }
   // fd returns the socket, or -1 once closed.
   int fd() const { return fd_; }
-  const RecordProtector& protector() const { return protector_; }
+  // protector returns the record protector, or nullptr in plaintext mode.
+  const RecordProtector* protector() const {
+    return protector_.has_value() ? &*protector_ : nullptr;
+  }
+  // plaintext returns true for a connection made by CreatePlaintext.
+  bool plaintext() const { return !protector_.has_value(); }
 
  private:
   struct WriteChunk;
 
-  SecureConnection(event_base* base, WakeQueue* wake, int fd, RecordProtector protector,
-                   const ConnectionResources* resources);
+  SecureConnection(event_base* base, WakeQueue* wake, int fd,
+                   std::optional<RecordProtector> protector, const ConnectionResources* resources);
+  static absl::StatusOr<std::unique_ptr<SecureConnection>> CreateImpl(
+      event_base* base, WakeQueue* wake, int fd, std::optional<RecordProtector> protector,
+      const ConnectionResources* resources, absl::Span<const uint8_t> initial_bytes);
+  // WritableIn returns how much plaintext fits in `room` bytes of output.
+  size_t WritableIn(size_t room) const;
 
   static void OnEvent(evutil_socket_t fd, short what, void* arg);
   void OnBufferAvailable() override;  // BufferWaiter, any thread
@@ -226,7 +254,8 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   // Points at a flag on the stack of the innermost callback dispatch, so the
   // dispatcher learns when the handler destroyed the connection.
   bool* alive_ = nullptr;
-  RecordProtector protector_;
+  // Empty in plaintext mode.
+  std::optional<RecordProtector> protector_;
   struct event event_;
   // Storage (from resources_->storage) holding the start of an incomplete
   // frame; sized to the bytes held, or to the frame if it is larger than a

@@ -113,6 +113,28 @@ class SecureConnectionTest : public ::testing::Test {
     return conns_.back().get();
   }
 
+  SecureConnection* WrapPlain(int fd, Collector* handler, absl::Span<const uint8_t> initial = {}) {
+    auto conn = SecureConnection::CreatePlaintext(reactor_->base(), wake_.get(), fd, &resources_,
+                                                  initial);
+    EXPECT_TRUE(conn.ok()) << conn.status();
+    if (!conn.ok()) return nullptr;
+    (*conn)->Start(handler);
+    conns_.push_back(std::move(*conn));
+    return conns_.back().get();
+  }
+
+  std::vector<uint8_t> ReadRaw(int fd, size_t n) {
+    std::vector<uint8_t> out(n);
+    size_t off = 0;
+    while (off < n) {
+      ssize_t r = read(fd, out.data() + off, n - off);
+      EXPECT_GT(r, 0) << strerror(errno);
+      if (r <= 0) break;
+      off += static_cast<size_t>(r);
+    }
+    return out;
+  }
+
   void RunUntil(std::function<bool()> done, absl::Duration timeout = absl::Seconds(20)) {
     absl::Status s = reactor_->RunUntil([&] { return done(); }, timeout);
     ASSERT_TRUE(s.ok()) << s;
@@ -571,6 +593,73 @@ TEST_F(SecureConnectionTest, ZeroCopyConsumerMayKeepTheLease) {
   keeper.kept.Reset();
   EXPECT_EQ(pool_->stats().outstanding, 0u);
 }
+
+TEST_F(SecureConnectionTest, PlaintextBytesCrossUnchangedAndIdleHoldsNothing) {
+  auto [a, b] = SocketPair();
+  Collector h;
+  SecureConnection* conn = WrapPlain(b, &h);
+  ASSERT_NE(conn, nullptr);
+  EXPECT_TRUE(conn->plaintext());
+  EXPECT_EQ(conn->protector(), nullptr);
+  const std::vector<uint8_t> in = RandomBytes(70000, 21);
+  WriteAllRaw(a, in);
+  RunUntil([&] { return h.received.size() == in.size(); });
+  EXPECT_EQ(h.received, in);
+  const std::vector<uint8_t> out = RandomBytes(5000, 22);
+  auto n = conn->Write(out);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, out.size());
+  EXPECT_EQ(ReadRaw(a, out.size()), out);  // on the wire as written: no framing
+  EXPECT_EQ(conn->LeasedBuffers(), 0u);
+  EXPECT_EQ(pool_->stats().outstanding, 0u);
+  EXPECT_LT(conn->HeapBytes(), 1024u);
+  close(a);
+  RunUntil([&] { return h.end_calls == 1; });
+  EXPECT_TRUE(h.end_status.ok()) << h.end_status;
+}
+
+TEST_F(SecureConnectionTest, PlaintextPairUnderBackPressure) {
+  auto [a, b] = SocketPair();
+  int small = 4096;
+  ASSERT_EQ(setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+  ASSERT_EQ(setsockopt(b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+  Collector ch, sh;
+  SecureConnection* client = WrapPlain(a, &ch);
+  WrapPlain(b, &sh);
+  const std::vector<uint8_t> msg = RandomBytes(3 * 1024 * 1024 + 7, 23);
+  size_t off = 0;
+  auto push = [&] {
+    while (off < msg.size()) {
+      auto n = client->Write(absl::MakeConstSpan(msg).subspan(off, std::min<size_t>(90000, msg.size() - off)));
+      ASSERT_TRUE(n.ok()) << n.status();
+      off += *n;
+      if (*n == 0) break;
+    }
+  };
+  ch.on_writable = push;
+  push();
+  EXPECT_LT(off, msg.size());
+  RunUntil([&] { return sh.received.size() == msg.size(); });
+  EXPECT_EQ(sh.received, msg);
+  client->Close();
+  RunUntil([&] { return sh.end_calls == 1; });
+  EXPECT_TRUE(sh.end_status.ok()) << sh.end_status;
+}
+
+TEST_F(SecureConnectionTest, PlaintextInitialBytesAreTheFirstInput) {
+  auto [a, b] = SocketPair();
+  Collector h;
+  const std::vector<uint8_t> first = RandomBytes(300, 24), later = RandomBytes(200, 25);
+  WrapPlain(b, &h, first);
+  RunUntil([&] { return h.received.size() == first.size(); });
+  WriteAllRaw(a, later);
+  RunUntil([&] { return h.received.size() == first.size() + later.size(); });
+  std::vector<uint8_t> expected(first);
+  expected.insert(expected.end(), later.begin(), later.end());
+  EXPECT_EQ(h.received, expected);
+  close(a);
+}
+
 
 }  // namespace
 }  // namespace alts
