@@ -200,22 +200,6 @@ TEST_F(TlsBaselineTest, ClientRejectsServerFromAnotherCa) {
   EXPECT_THAT(c.error, HasSubstr("certificate verification"));
 }
 
-TEST_F(TlsBaselineTest, ReleaseBuffersOptionSetsTheModeBit) {
-  TlsOptions options;
-  auto plain = NewTlsServerContext(creds_, options);
-  ASSERT_TRUE(plain.ok());
-  options.release_buffers = true;
-  auto released = NewTlsServerContext(creds_, options);
-  ASSERT_TRUE(released.ok());
-  EXPECT_EQ(SSL_CTX_get_mode(released->get()) & SSL_MODE_RELEASE_BUFFERS,
-            static_cast<uint32_t>(SSL_MODE_RELEASE_BUFFERS));
-  if (kTlsReleaseBuffersHasEffect) {
-    EXPECT_EQ(SSL_CTX_get_mode(plain->get()) & SSL_MODE_RELEASE_BUFFERS, 0u);
-  }
-  EXPECT_NE(SSL_CTX_get_mode(plain->get()) & SSL_MODE_ENABLE_PARTIAL_WRITE,
-            0u);
-}
-
 TEST_F(TlsBaselineTest, NewTlsConnectionRejectsBadFd) {
   auto ctx = NewTlsServerContext(creds_);
   ASSERT_TRUE(ctx.ok());
