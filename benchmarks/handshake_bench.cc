@@ -573,9 +573,9 @@ class ReactorMode final : public HandshakeMode {
       if (!outcomes[i]->ok()) return outcomes[i]->status();
       EstablishedConnection& established = **outcomes[i];
       const char* expected = i == 0 ? kServerAccount : kClientAccount;
-      if (established.context.peer_service_account() != expected || established.resumed) {
+      if (established.peer->service_account() != expected || established.resumed) {
         return absl::UnauthenticatedError(absl::StrCat("unexpected outcome: peer '",
-                                                       established.context.peer_service_account(),
+                                                       established.peer->service_account(),
                                                        "', resumed ", established.resumed));
       }
       handlers_[i].received.clear();

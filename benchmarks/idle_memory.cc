@@ -135,6 +135,9 @@ Result RunAlts(const std::string& mode, int n) {
   // Everything that is not per-connection is allocated before the baseline.
   std::vector<Endpoint> handlers(2 * static_cast<size_t>(n));
   std::vector<std::unique_ptr<SecureConnection>> conns(2 * static_cast<size_t>(n));
+  // A real server keeps each peer's identity for the life of the
+  // connection; it is interned, so this costs one shared_ptr per endpoint.
+  std::vector<std::shared_ptr<const PeerIdentity>> peers(2 * static_cast<size_t>(n));
   absl::StatusOr<int> listener = ListenLoopback();
   if (!listener.ok()) {
     r.error = std::string(listener.status().message());
@@ -185,6 +188,7 @@ Result RunAlts(const std::string& mode, int n) {
         const Side s = side == 0 ? Side::kClient : Side::kServer;
         const int fd = side == 0 ? fds->first : fds->second;
         std::unique_ptr<SecureConnection>* slot = &conns[2 * i + side];
+        std::shared_ptr<const PeerIdentity>* peer = &peers[2 * i + side];
         if (!handshake) {
           auto protector = RecordProtector::Create(RecordProtocol::kAes128GcmRekey, s, key);
           auto conn = SecureConnection::Create(**reactor, fd, std::move(*protector), &resources);
@@ -199,13 +203,14 @@ Result RunAlts(const std::string& mode, int n) {
         auto driver = HandshakeDriver::Create(
             **reactor, fd, s, s == Side::kServer ? server_config : client_config,
             HandshakeParams{}, &resources, /*limiter=*/nullptr,
-            [&, slot](absl::StatusOr<EstablishedConnection> outcome) {
+            [&, slot, peer](absl::StatusOr<EstablishedConnection> outcome) {
               --pending;
               if (!outcome.ok()) {
                 r.error = "handshake failed: " + std::string(outcome.status().message());
                 return;
               }
               *slot = std::move(outcome->connection);
+              *peer = std::move(outcome->peer);
             });
         if (!driver.ok()) {
           r.error = std::string(driver.status().message());
@@ -255,6 +260,7 @@ Result RunAlts(const std::string& mode, int n) {
       static_cast<double>((*pool)->stats().outstanding) / (2.0 * n);
   Finish(r, before, 2 * static_cast<size_t>(n));
   conns.clear();
+  peers.clear();
   return r;
 }
 

@@ -736,8 +736,8 @@ absl::Status Harness::Init(int threads) {
           if (!aborting()) Error(absl::StrCat("accept: ", outcome.status().ToString()));
           return;
         }
-        if (outcome->context.peer_service_account() != kClientName) {
-          Error(absl::StrCat("accept: peer is '", outcome->context.peer_service_account(), "'"));
+        if (outcome->peer->service_account() != kClientName) {
+          Error(absl::StrCat("accept: peer is '", outcome->peer->service_account(), "'"));
           return;
         }
         AddServer(r, std::move(outcome->connection));
@@ -779,9 +779,9 @@ void Harness::Open(Slot* slot) {
           OpenFailed(slot, outcome.status());
           return;
         }
-        if (outcome->context.peer_service_account() != kServerName) {
+        if (outcome->peer->service_account() != kServerName) {
           OpenFailed(slot, absl::PermissionDeniedError(absl::StrCat(
-                               "peer is '", outcome->context.peer_service_account(), "'")));
+                               "peer is '", outcome->peer->service_account(), "'")));
           return;
         }
         Established(r, slot, std::move(outcome->connection));

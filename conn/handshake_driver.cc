@@ -307,7 +307,7 @@ void HandshakeDriver::Complete(absl::Span<const uint8_t> leftover) {
     return;
   }
   EstablishedConnection established;
-  established.context = MakeAltsContext(result);
+  established.peer = InternPeerIdentity(result, handshaker_->config().peer_identities.get());
   established.resumed = result.resumed;
   established.peer_address = PeerAddress();
   if (registered_ != 0) event_del(&event_);

@@ -19,20 +19,28 @@
 #include "handshaker/handshake_limiter.h"
 #include "handshaker/handshake_result.h"
 #include "handshaker/handshaker.h"
+#include "handshaker/peer_identity.h"
 #include "handshaker/proto/altscontext.pb.h"
 
 namespace alts {
 
 // EstablishedConnection is what a successful handshake hands over: the
 // secure connection (not yet started: call Start with a handler) and the
-// peer's authenticated identity for authorization.
+// peer's authenticated identity for authorization. Keep `peer` for the
+// life of the connection: it is one shared, interned object per distinct
+// peer identity (see PeerIdentityTable), so holding it costs 16 bytes.
 struct EstablishedConnection {
   std::unique_ptr<SecureConnection> connection;
-  grpc::gcp::AltsContext context;
+  // Never null on success.
+  std::shared_ptr<const PeerIdentity> peer;
   bool resumed = false;
   // The peer's network address ("1.2.3.4:5678"; empty if unknown). A failed
   // handshake's status carries it too: see PeerAddressOf.
   std::string peer_address;
+
+  // context builds gRPC's AltsContext proto from `peer` (allocates; for
+  // callers that want the proto).
+  grpc::gcp::AltsContext context() const { return peer->ToAltsContext(); }
 };
 
 // kPeerAddressPayload is the absl::Status payload URL under which a failed

@@ -1,19 +1,11 @@
 #include "handshaker/handshake_result.h"
 
+#include "handshaker/peer_identity.h"
+
 namespace alts {
 
 grpc::gcp::AltsContext MakeAltsContext(const HandshakeResult& result) {
-  grpc::gcp::AltsContext context;
-  context.set_application_protocol(result.application_protocol);
-  const std::string_view record = RecordProtocolName(result.record_protocol);
-  context.set_record_protocol(record.data(), record.size());
-  context.set_security_level(grpc::gcp::INTEGRITY_AND_PRIVACY);
-  context.set_peer_service_account(result.peer_identity.service_account);
-  context.set_local_service_account(result.local_identity.service_account);
-  RpcVersionsToProto(result.peer_rpc_versions, context.mutable_peer_rpc_versions());
-  auto* attributes = context.mutable_peer_attributes();
-  for (const auto& [key, value] : result.peer_identity.attributes) (*attributes)[key] = value;
-  return context;
+  return PeerIdentity::FromResult(result).ToAltsContext();
 }
 
 void FillHandshakerResult(const HandshakeResult& result, grpc::gcp::HandshakerResult* proto) {

@@ -22,6 +22,7 @@
 #include "handshaker/handshake_result.h"
 #include "handshaker/identity.h"
 #include "handshaker/key_schedule.h"
+#include "handshaker/peer_identity.h"
 #include "handshaker/protocol_negotiation.h"
 #include "handshaker/secret_array.h"
 #include "handshaker/session_cache.h"
@@ -54,6 +55,9 @@ struct HandshakerConfig {
   // Tests only: fills the randoms and ephemeral private keys instead of
   // RAND_bytes, to make handshakes reproducible. Empty in production.
   std::function<void(absl::Span<uint8_t>)> random_for_testing;
+  // Interns the peer identities of established connections (see
+  // PeerIdentityTable); nullptr = PeerIdentityTable::Global().
+  std::shared_ptr<PeerIdentityTable> peer_identities;
 };
 
 // HandshakeParams are one handshake's offers and expectations.
@@ -115,6 +119,8 @@ class Handshaker {
   const HandshakeResult& result() const { return result_; }
   // side returns which end this handshaker plays.
   Side side() const { return side_; }
+  // config returns the shared configuration this handshake runs with.
+  const HandshakerConfig& config() const { return *config_; }
 
  private:
   enum class State {

@@ -99,8 +99,8 @@ class SecureListenerTest : public ::testing::Test {
             server_errors_.push_back(outcome.status());
             return;
           }
-          EXPECT_EQ(outcome->context.peer_service_account(), "client@test");
-          EXPECT_EQ(outcome->context.local_service_account(), "server@test");
+          EXPECT_EQ(outcome->peer->service_account(), "client@test");
+          EXPECT_EQ(outcome->peer->local_service_account(), "server@test");
           Keep(r, std::move(outcome->connection), nullptr, /*echo=*/true);
         });
     ASSERT_TRUE(listener.ok()) << listener.status();
@@ -176,8 +176,9 @@ TEST_F(SecureListenerTest, AuthenticatedEchoOverManyConnections) {
                       finish(false);
                       return;
                     }
-                    EXPECT_EQ(outcome->context.peer_service_account(), "server@test");
-                    EXPECT_EQ(outcome->context.record_protocol(), "ALTSRP_GCM_AES128_REKEY");
+                    EXPECT_EQ(outcome->peer->service_account(), "server@test");
+                    EXPECT_EQ(outcome->peer->record_protocol_name(), "ALTSRP_GCM_AES128_REKEY");
+                    EXPECT_EQ(outcome->context().record_protocol(), "ALTSRP_GCM_AES128_REKEY");
                     Client* c = Keep(r, std::move(outcome->connection), finish, false,
                                      std::string(1000 + i * 37, static_cast<char>('a' + i % 26)));
                     c->Begin();

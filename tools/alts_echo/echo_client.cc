@@ -124,7 +124,7 @@ class EchoRun {
   int Run();
 
   // Called by connections on their reactor threads.
-  void OnEstablished(const EchoConn& conn, const grpc::gcp::AltsContext& context);
+  void OnEstablished(const EchoConn& conn, const PeerIdentity& peer);
   void OnExchanged(const EchoConn& conn, const absl::Status& status);
   void OnEnded(const EchoConn& conn, const absl::Status& status);
   void AddVerified(uint64_t bytes) { bytes_verified_.fetch_add(bytes, std::memory_order_relaxed); }
@@ -172,7 +172,7 @@ void EchoConn::OnDialed(Reactor& reactor, absl::StatusOr<EstablishedConnection> 
   }
   established_ = true;
   connection_ = std::move(outcome->connection);
-  run_->OnEstablished(*this, outcome->context);
+  run_->OnEstablished(*this, *outcome->peer);
   phase_ = Phase::kExchanging;
   exchange_start_ = SteadyClock::now();
   connection_->Start(this);
@@ -237,10 +237,10 @@ void EchoConn::OnEnd(const absl::Status& status) {
   run_->OnEnded(*this, end);
 }
 
-void EchoRun::OnEstablished(const EchoConn& conn, const grpc::gcp::AltsContext& context) {
+void EchoRun::OnEstablished(const EchoConn& conn, const PeerIdentity& peer) {
   if (identity_printed_.exchange(true)) return;
   PrintLine(absl::StrFormat("server identity: %s (%s, %s, handshake %.3f ms)",
-                            FormatPeerIdentity(context), flags_.address, context.record_protocol(),
+                            FormatPeerIdentity(peer), flags_.address, peer.record_protocol_name(),
                             Millis(conn.handshake_time())));
 }
 

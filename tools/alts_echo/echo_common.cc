@@ -54,12 +54,9 @@ absl::StatusOr<std::shared_ptr<HandshakerConfig>> LoadHandshakerConfig(const Ech
   return config;
 }
 
-std::string FormatPeerIdentity(const grpc::gcp::AltsContext& context) {
-  std::string out = context.peer_service_account();
-  // The proto map has no order; print in key order so output is stable.
-  const std::map<std::string, std::string> attributes(context.peer_attributes().begin(),
-                                                      context.peer_attributes().end());
-  for (const auto& [key, value] : attributes) absl::StrAppend(&out, " ", key, "=", value);
+std::string FormatPeerIdentity(const PeerIdentity& peer) {
+  std::string out = peer.service_account();
+  for (const auto& [key, value] : peer.attributes()) absl::StrAppend(&out, " ", key, "=", value);
   return out;
 }
 

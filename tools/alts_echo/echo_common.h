@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "handshaker/handshaker.h"
-#include "handshaker/proto/altscontext.pb.h"
+#include "handshaker/peer_identity.h"
 #include "tools/alts_echo/echo_flags.h"
 
 namespace alts {
@@ -30,8 +30,8 @@ inline constexpr uint64_t kFdHeadroom = 64;
 absl::StatusOr<std::shared_ptr<HandshakerConfig>> LoadHandshakerConfig(const EchoFlags& flags);
 
 // FormatPeerIdentity returns "SERVICE_ACCOUNT key=value ..." (attributes in
-// key order) for the peer of `context`.
-std::string FormatPeerIdentity(const grpc::gcp::AltsContext& context);
+// key order) for `peer`.
+std::string FormatPeerIdentity(const PeerIdentity& peer);
 
 // RaiseOpenFileLimit raises the soft RLIMIT_NOFILE to the hard limit and
 // returns kResourceExhausted, saying how to fix it, if that still allows

@@ -249,8 +249,8 @@ void EchoServer::OnOutcome(Reactor& reactor, const std::string& peer,
     return;
   }
   accepted_.fetch_add(1, std::memory_order_relaxed);
-  PrintLine(absl::StrCat("accepted ", peer, ": ", FormatPeerIdentity(outcome->context), " (",
-                         outcome->context.record_protocol(), outcome->resumed ? ", resumed" : "",
+  PrintLine(absl::StrCat("accepted ", peer, ": ", FormatPeerIdentity(*outcome->peer), " (",
+                         outcome->peer->record_protocol_name(), outcome->resumed ? ", resumed" : "",
                          ")"));
   auto session = std::make_unique<Session>(this, reactor, peer, std::move(outcome->connection));
   Session* raw = session.get();
