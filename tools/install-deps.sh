@@ -9,6 +9,7 @@ packages=(
   android-libboringssl-dev          # BoringSSL (never the system OpenSSL)
   libabsl-dev libevent-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev                # JSON of the HPACK test stories (tests, tools)
   zlib1g-dev                        # gzip message compression (rpc/)
   # test oracles, interop peers and baselines
   libnghttp2-dev nghttp2-client nghttp2-server curl python3-h2

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "http2/hpack/dynamic_table.h"
 #include "http2/hpack/header_field.h"
 
 namespace alts::hpack {
@@ -75,9 +76,22 @@ class Decoder {
   size_t HeapBytes() const;
 
  private:
-  struct Impl;
-  // Implementation-defined; see decoder.cc.
-  Impl* impl_ = nullptr;
+  // DecodeBlock is Decode but for the limit: a list over it sets
+  // *over_limit_size to the list's size and returns OK.
+  absl::Status DecodeBlock(absl::Span<const uint8_t> block, size_t max_header_list_size,
+                           FieldCallback on_field, size_t* over_limit_size);
+
+  DynamicTable table_;
+  // limit_ is the SETTINGS_HEADER_TABLE_SIZE in force (what a size update
+  // may ask for); table_.max_size() is what the encoder last chose.
+  uint32_t limit_;
+  // required_max_ is the smallest limit set since the last block, when a
+  // lowered limit obliges the next block to open with a size update.
+  uint32_t required_max_ = 0;
+  bool update_required_ = false;
+  // status_ is the first error that left the table out of sync; Decode
+  // returns it from then on.
+  absl::Status status_;
 };
 
 }  // namespace alts::hpack

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "absl/types/span.h"
+#include "http2/hpack/dynamic_table.h"
 #include "http2/hpack/header_field.h"
 
 namespace alts::hpack {
@@ -42,17 +43,32 @@ class Encoder {
   // encoder does not change them). Never fails.
   size_t Encode(absl::Span<const HeaderField> fields, absl::Span<uint8_t> out);
 
+  // SetUseHuffman turns Huffman coding on (the default: each string is
+  // Huffman-coded when that is strictly shorter) or off (strings are always
+  // raw, e.g. to reproduce fixed byte sequences).
+  void SetUseHuffman(bool use_huffman) { huffman_ = use_huffman; }
+
   // table_size returns the dynamic table's size (RFC 7541 4.1 accounting).
   size_t table_size() const;
+  // entry_count returns the number of dynamic table entries.
+  size_t entry_count() const { return table_.entry_count(); }
   // max_table_size returns the size limit the encoder uses now.
   uint32_t max_table_size() const;
   // HeapBytes returns the heap bytes this encoder holds (its table storage).
   size_t HeapBytes() const;
 
  private:
-  struct Impl;
-  // Implementation-defined; see encoder.cc.
-  Impl* impl_ = nullptr;
+  uint8_t* EncodeField(const HeaderField& field, uint8_t* out);
+  Indexing AutoIndexing(const HeaderField& field, uint32_t name_hash, bool name_indexed) const;
+
+  DynamicTable table_;
+  // own_max_ caps the table size whatever the peer allows.
+  uint32_t own_max_;
+  // pending_min_ is the smallest size used since the last block, when
+  // pending_update_ says the next block must open with size updates.
+  uint32_t pending_min_ = 0;
+  bool pending_update_ = false;
+  bool huffman_ = true;
 };
 
 }  // namespace alts::hpack
