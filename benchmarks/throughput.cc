@@ -1,26 +1,49 @@
 // throughput: one connection, --bytes sent one way over loopback TCP
 // (127.0.0.1), in each of these modes:
 //
-//   tcp              plain send/recv, the ceiling
-//   alts             the ALTS record layer (ALTSRP_GCM_AES128_REKEY, a fixed
-//                    random key) at 16 KiB, 64 KiB and 1 MiB max frame size
-//   tls13_boringssl  BoringSSL TLS 1.3 after a mutual-auth handshake
-//                    (benchmarks/common/tls_baseline.h), 16 KiB records
+//   tcp                         plain send/recv of 256 KiB, the ceiling
+//   alts                        the ALTS record layer (ALTSRP_GCM_AES128_REKEY,
+//                               a fixed random key) at 16 KiB, 64 KiB and
+//                               1 MiB max frame size
+//   tls13_boringssl             BoringSSL TLS 1.3 after a mutual-auth
+//                               handshake (benchmarks/common/tls_baseline.h),
+//                               16 KiB records, through a buffering BIO
+//                               (benchmarks/common/tls_buffered_bio.h) sized
+//                               like the ALTS buffers: the same batching
+//   tls13_boringssl_socket_bio  the same over a plain socket BIO (SSL_set_fd):
+//                               one write per record, two reads per record
 //
-// For each it reports MB/s (10^6 bytes per second of wall time) and CPU
-// seconds per GB (getrusage(RUSAGE_SELF) user + system time of the whole
-// process, sender and receiver threads, over the transfer, per 10^9 bytes),
-// then the ratio of the best ALTS mode to TLS.
+// The headline compares equal record sizes: ALTS 16 KiB frames (16,360
+// bytes of plaintext each) against TLS 16 KiB records (16,384), both with
+// the same buffers: the ALTS receiver reads --read_buffer bytes per recv (its
+// pool buffer size) and the TLS receiver's BIO reads ahead as much; the ALTS
+// sender seals frames into --write_buffer buffers and sends each with one
+// sendmsg, and the TLS sender's BIO coalesces as much ciphertext per send.
+// Both write --slice bytes per call. Socket buffers are the kernel's
+// defaults (autotuned) for every mode alike. Larger ALTS frames are extra
+// rows.
+//
+// The modes run in --rounds rounds, in turn (odd rounds in reverse order, so
+// a drift in machine load does not favour the modes that run first); each
+// figure is the median over the rounds. Figures:
+//   MB/s        10^6 bytes of plaintext per second of wall time, receiver's
+//               clock, from the start gate to the last byte checked
+//   CPU s/GB    getrusage(RUSAGE_SELF) user + system time of the whole
+//               process (sender and receiver threads) over the transfer, per
+//               10^9 bytes of plaintext
+//   syscalls/MB system calls of both threads over the transfer per 10^6 bytes
+//               of plaintext, counted by the kernel (perf tracepoint
+//               raw_syscalls:sys_enter, benchmarks/common/syscall_counter.h;
+//               "-" where perf events are not available)
 //
 // ALTS: the receiver is the product's read path, a SecureConnection with the
-// default options (on-demand 32 KiB pool buffers; frames larger than a buffer
-// are assembled in storage sized to the frame) on a caller-driven Reactor in
-// the main thread. The sender runs in a second thread as a blocking
-// SecureStream or as a SecureConnection on its own reactor (--alts_sender);
-// with "both" every frame size is measured with each and the faster is the
-// one reported. The sender's pool buffers are sized to hold whole frames (a
-// 32 KiB buffer cannot hold a 64 KiB frame), so the frames on the wire have
-// the size being measured.
+// default options (on-demand pool buffers; frames larger than a buffer are
+// assembled in storage sized to the frame) on a caller-driven Reactor in the
+// main thread. The sender runs in a second thread as a SecureConnection on
+// its own reactor (--alts_sender=connection, the default) or as a blocking
+// SecureStream (stream). The sender's pool buffers are sized to hold whole
+// frames (a 256 KiB buffer holds 16 16-KiB frames; a 1 MiB frame gets a
+// buffer of its own), so the frames on the wire have the size being measured.
 //
 // Every byte is checked: the sender sends a random pattern of odd length over
 // and over (so a lost, repeated or reordered frame misaligns everything after
@@ -29,8 +52,9 @@
 // with status 1, so a broken transfer cannot pass for a fast one. Connection
 // setup and handshakes are not timed.
 //
-// Run:  build/<dir>/benchmarks/throughput [--bytes=N] [--json=PATH]
-//           [--alts_sender=both|stream|connection]
+// Run:  build/<dir>/benchmarks/throughput [--bytes=N] [--rounds=5] [--json=PATH]
+//           [--alts_sender=connection|stream] [--read_buffer=N] [--write_buffer=N]
+//           [--modes=tcp,alts_16k,alts_64k,alts_1m,tls,tls_socket_bio]
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +77,7 @@
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -64,6 +89,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
@@ -71,8 +97,10 @@
 #include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/json_writer.h"
 #include "benchmarks/common/progress_line.h"
+#include "benchmarks/common/syscall_counter.h"
 #include "benchmarks/common/table_printer.h"
 #include "benchmarks/common/tls_baseline.h"
+#include "benchmarks/common/tls_buffered_bio.h"
 #include "benchmarks/common/tls_drive.h"
 #include "conn/buffer_pool.h"
 #include "conn/reactor.h"
@@ -84,13 +112,19 @@
 #include "frame/frame_format.h"
 
 ABSL_FLAG(uint64_t, bytes, uint64_t{1} << 30,
-          "Bytes of payload to send one way in each mode (default 1 GiB).");
+          "Bytes of payload to send one way in each run (default 1 GiB).");
+ABSL_FLAG(int, rounds, 5, "Runs per mode, alternating with the other modes; medians reported.");
 ABSL_FLAG(std::string, json, "",
           "Also write the results as JSON to this path ('-' for stdout).");
-ABSL_FLAG(std::string, alts_sender, "both",
-          "ALTS sender: 'stream' (blocking SecureStream), 'connection' "
-          "(SecureConnection on its own reactor) or 'both' (measure both, "
-          "report the faster).");
+ABSL_FLAG(std::string, alts_sender, "connection",
+          "ALTS sender: 'connection' (SecureConnection on its own reactor) or 'stream' "
+          "(blocking SecureStream).");
+ABSL_FLAG(uint64_t, read_buffer, 256 * 1024,
+          "ALTS receiver's pool buffer size = TLS receiver's read-ahead (bytes per recv).");
+ABSL_FLAG(uint64_t, write_buffer, 256 * 1024,
+          "ALTS sender's buffer = TLS sender's coalescing buffer (bytes per send).");
+ABSL_FLAG(std::vector<std::string>, modes, {},
+          "Modes to run: tcp, alts_16k, alts_64k, alts_1m, tls, tls_socket_bio (empty: all).");
 
 namespace alts::bench {
 namespace {
@@ -98,10 +132,6 @@ namespace {
 // kMegabyte, kGigabyte: the decimal units results are reported in.
 constexpr double kMegabyte = 1e6;
 constexpr double kGigabyte = 1e9;
-
-// kAltsFrameSizes: the max frame sizes measured: the gRPC default, a middle
-// size and the largest the record layer allows.
-constexpr size_t kAltsFrameSizes[] = {16 * 1024, 64 * 1024, kMaxMaxFrameSize};
 
 // kTlsRecordSize: a TLS 1.3 record carries at most 16 KiB of plaintext; it is
 // the frame_size reported for TLS.
@@ -113,31 +143,38 @@ constexpr size_t kTlsRecordSize = 16 * 1024;
 // send so that every send is one contiguous slice of the doubled pattern.
 constexpr size_t kPatternSize = 4 * 1024 * 1024 + 17;
 
-// kAltsSliceTarget: plaintext handed to one ALTS Write call, rounded down to
-// whole sender buffers of whole frames; large, so per-call costs vanish, and
-// not above kPatternSize.
-constexpr size_t kAltsSliceTarget = 4 * 1024 * 1024;
-static_assert(kAltsSliceTarget <= kPatternSize);
+// kSliceTarget: plaintext handed to one ALTS Write or TLS SSL_write call
+// (ALTS: rounded down to whole sender buffers of whole frames); large, so
+// per-call costs vanish, and not above kPatternSize.
+constexpr size_t kSliceTarget = 4 * 1024 * 1024;
+static_assert(kSliceTarget <= kPatternSize);
 
-// kSenderBufferTarget: size of an ALTS sender's pool buffer, rounded down to
-// whole frames (at least one): the sender seals many frames per buffer and
-// sends each buffer with one call, as a bulk writer does.
-constexpr size_t kSenderBufferTarget = 256 * 1024;
+// kMaxBufferFlag bounds --read_buffer and --write_buffer (the pool's limit).
+constexpr size_t kMaxBufferFlag = kMaxPoolBufferSize;
 
 // kChunkHeaderRoom: SecureConnection keeps its write-queue entry in the first
 // 64 bytes of each write buffer (secure_connection.cc); its sender buffers
 // are that much larger so they still hold whole frames.
 constexpr size_t kChunkHeaderRoom = 64;
 
-// kSocketIoSize: bytes per send/recv for plain TCP and per SSL_write/SSL_read
-// call for TLS (BoringSSL cuts a write into 16 KiB records; a read returns at
-// most one record).
+// kSocketIoSize: bytes per send/recv for plain TCP, and per SSL_write /
+// SSL_read call over the plain socket BIO (BoringSSL cuts a write into 16 KiB
+// records; a read returns at most one record).
 constexpr size_t kSocketIoSize = 256 * 1024;
 static_assert(kSocketIoSize <= kPatternSize);
+
+// kMaxRounds bounds --rounds: a typo must not run for hours.
+constexpr int kMaxRounds = 101;
 
 // kStallTimeout: a transfer or handshake that makes no progress for this long
 // has failed; a hung peer must not hang the benchmark.
 constexpr absl::Duration kStallTimeout = absl::Seconds(30);
+
+// Buffers are the sizes given by --read_buffer and --write_buffer.
+struct Buffers {
+  size_t read = 0;
+  size_t write = 0;
+};
 
 // SocketPair is a connected loopback TCP connection.
 struct SocketPair {
@@ -241,13 +278,18 @@ class StreamChecker {
 // opens the gate. The sender arrives even if its setup failed.
 class StartGate {
  public:
-  // ArriveAndWait (sender) reports arrival and waits for Open.
+  // ArriveAndWait (sender) reports arrival and waits for Open, then notes
+  // the sender thread's CPU time (see SenderCpuSeconds).
   void ArriveAndWait() {
     std::unique_lock<std::mutex> lock(mu_);
     arrived_ = true;
     cv_.notify_all();
     cv_.wait(lock, [this] { return open_; });
+    sender_cpu_start_ = ThreadCpuSeconds();
   }
+  // SenderCpuSeconds (sender, after ArriveAndWait) returns the sender
+  // thread's CPU time since the gate opened.
+  double SenderCpuSeconds() const { return ThreadCpuSeconds() - sender_cpu_start_; }
   // WaitForArrival (receiver) waits until the sender has arrived.
   void WaitForArrival() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -265,38 +307,61 @@ class StartGate {
   std::condition_variable cv_;
   bool arrived_ = false;
   bool open_ = false;
+  double sender_cpu_start_ = 0;  // written and read by the sender thread only
 };
 
-// Usage is a wall-clock and process CPU time reading.
+// Usage is a wall-clock, process CPU time and system call count reading.
 struct Usage {
   std::chrono::steady_clock::time_point wall;
   double cpu_seconds = 0;
+  double thread_cpu_seconds = 0;
+  uint64_t syscalls = 0;
 
-  static Usage Now() {
+  // Now reads the clocks and, if `counter` is set, the system call count.
+  static Usage Now(const SyscallCounter* counter) {
     Usage u;
+    if (counter != nullptr) u.syscalls = counter->Read();
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     u.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    u.thread_cpu_seconds = ThreadCpuSeconds();
     u.wall = std::chrono::steady_clock::now();
     return u;
   }
 };
+
+// NewCounter opens a system call counter for this thread and the threads it
+// starts next (the run's sender), or returns nullopt where perf events are
+// unavailable.
+std::optional<SyscallCounter> NewCounter() {
+  absl::StatusOr<SyscallCounter> counter = SyscallCounter::Create();
+  if (!counter.ok()) return std::nullopt;
+  return std::move(*counter);
+}
+
+// CounterOf returns the counter in `c`, or nullptr.
+const SyscallCounter* CounterOf(const std::optional<SyscallCounter>& c) {
+  return c.has_value() ? &*c : nullptr;
+}
 
 // RunResult is one measured transfer.
 struct RunResult {
   RunResult(std::string mode_in, size_t frame_size_in, std::string sender_in)
       : mode(std::move(mode_in)), frame_size(frame_size_in), sender(std::move(sender_in)) {}
 
-  std::string mode;  // "tcp", "alts" or "tls13_boringssl"
+  std::string mode;  // "tcp", "alts", "tls13_boringssl", ...
   size_t frame_size = 0;
   std::string sender;      // how the sender wrote
   uint64_t bytes = 0;      // payload bytes received and checked
   double seconds = 0;      // wall time of the transfer
   double cpu_seconds = 0;  // process CPU time over the transfer
+  double sender_cpu_seconds = 0;    // the sender thread's, from the gate to its end
+  double receiver_cpu_seconds = 0;  // the receiver thread's over the transfer
+  uint64_t syscalls = 0;   // system calls of both threads over the transfer
+  bool syscalls_counted = false;
   uint64_t errors = 0;     // failures and mismatches; 0 for a good run
   std::string first_error;
-  bool reported = true;  // false for the slower of two ALTS senders
   // SecureConnection sender: short Writes after which the queue was already
   // empty, so that no OnWritable could follow (see SendWithConnection).
   uint64_t drained_short_writes = 0;
@@ -305,15 +370,28 @@ struct RunResult {
   double CpuSPerGb() const {
     return bytes > 0 ? cpu_seconds / (static_cast<double>(bytes) / kGigabyte) : 0;
   }
+  double SenderCpuSPerGb() const {
+    return bytes > 0 ? sender_cpu_seconds / (static_cast<double>(bytes) / kGigabyte) : 0;
+  }
+  double ReceiverCpuSPerGb() const {
+    return bytes > 0 ? receiver_cpu_seconds / (static_cast<double>(bytes) / kGigabyte) : 0;
+  }
+  double SyscallsPerMb() const {
+    return bytes > 0 ? static_cast<double>(syscalls) / (static_cast<double>(bytes) / kMegabyte)
+                     : 0;
+  }
 
   void AddError(const absl::Status& status) {
     if (status.ok()) return;
     ++errors;
     if (first_error.empty()) first_error = status.ToString();
   }
-  void SetTimes(const Usage& start, const Usage& end) {
+  void SetTimes(const Usage& start, const Usage& end, const SyscallCounter* counter) {
     seconds = std::chrono::duration<double>(end.wall - start.wall).count();
     cpu_seconds = end.cpu_seconds - start.cpu_seconds;
+    receiver_cpu_seconds = end.thread_cpu_seconds - start.thread_cpu_seconds;
+    syscalls_counted = counter != nullptr;
+    if (syscalls_counted) syscalls = end.syscalls - start.syscalls;
   }
   // Check records the checker's verdict for a transfer of `total` bytes.
   void Check(const StreamChecker& checker, uint64_t total) {
@@ -344,6 +422,7 @@ RunResult RunTcp(const Pattern& pattern, uint64_t total) {
   }
   SetStallTimeouts(pair->sender.get());
   SetStallTimeouts(pair->receiver.get());
+  const std::optional<SyscallCounter> counter = NewCounter();
   StartGate gate;
   absl::Status sender_status;
   std::thread sender([&] {
@@ -362,12 +441,13 @@ RunResult RunTcp(const Pattern& pattern, uint64_t total) {
       pos += static_cast<uint64_t>(n);
     }
     WaitForPeerClose(fd);
+    result.sender_cpu_seconds = gate.SenderCpuSeconds();
   });
 
   std::vector<uint8_t> buf(kSocketIoSize);
   StreamChecker checker(pattern);
   gate.WaitForArrival();
-  const Usage start = Usage::Now();
+  const Usage start = Usage::Now(CounterOf(counter));
   gate.Open();
   absl::Status receiver_status;
   while (checker.received() < total) {
@@ -380,10 +460,10 @@ RunResult RunTcp(const Pattern& pattern, uint64_t total) {
     if (n == 0) break;  // early EOF: Check reports the shortfall
     checker.Consume(absl::MakeConstSpan(buf.data(), static_cast<size_t>(n)));
   }
-  const Usage end = Usage::Now();
+  const Usage end = Usage::Now(CounterOf(counter));
   pair->receiver.Reset();  // lets the sender finish
   sender.join();
-  result.SetTimes(start, end);
+  result.SetTimes(start, end, CounterOf(counter));
   result.AddError(receiver_status);
   result.AddError(sender_status);
   result.Check(checker, total);
@@ -407,10 +487,10 @@ struct SenderPlan {
   size_t pool_buffer_size = 0;
   size_t slice_size = 0;  // plaintext per Write call
 
-  static SenderPlan For(size_t frame_size, AltsSender kind) {
-    const size_t frames_per_buffer = std::max<size_t>(1, kSenderBufferTarget / frame_size);
+  static SenderPlan For(size_t frame_size, AltsSender kind, size_t buffer_target) {
+    const size_t frames_per_buffer = std::max<size_t>(1, buffer_target / frame_size);
     const size_t plaintext_per_frame = frame_size - kFrameOverhead;
-    size_t slice_frames = kAltsSliceTarget / frame_size / frames_per_buffer * frames_per_buffer;
+    size_t slice_frames = kSliceTarget / frame_size / frames_per_buffer * frames_per_buffer;
     slice_frames = std::max(slice_frames, frames_per_buffer);
     SenderPlan plan;
     plan.pool_buffer_size = frames_per_buffer * frame_size +
@@ -429,8 +509,9 @@ absl::StatusOr<RecordProtector> MakeProtector(Side side, absl::Span<const uint8_
 
 // SendWithStream is the sender thread's body for AltsSender::kStream.
 absl::Status SendWithStream(UniqueFd fd, absl::Span<const uint8_t> key, size_t frame_size,
-                            const Pattern& pattern, uint64_t total, StartGate& gate) {
-  const SenderPlan plan = SenderPlan::For(frame_size, AltsSender::kStream);
+                            const Buffers& buffers, const Pattern& pattern, uint64_t total,
+                            StartGate& gate) {
+  const SenderPlan plan = SenderPlan::For(frame_size, AltsSender::kStream, buffers.write);
   absl::StatusOr<std::unique_ptr<BufferPool>> pool =
       BufferPool::Create({.buffer_size = plan.pool_buffer_size});
   absl::StatusOr<std::unique_ptr<StoragePool>> storage = StoragePool::Create();
@@ -485,9 +566,10 @@ class SenderHandler : public ReadyHandler {
 // a SecureConnection on its own caller-driven reactor, writing with
 // back-pressure (Write, then wait for OnWritable when it falls short).
 absl::Status SendWithConnection(UniqueFd fd, absl::Span<const uint8_t> key,
-                                size_t frame_size, const Pattern& pattern, uint64_t total,
-                                StartGate& gate, uint64_t* drained_short_writes) {
-  const SenderPlan plan = SenderPlan::For(frame_size, AltsSender::kConnection);
+                                size_t frame_size, const Buffers& buffers,
+                                const Pattern& pattern, uint64_t total, StartGate& gate,
+                                uint64_t* drained_short_writes) {
+  const SenderPlan plan = SenderPlan::For(frame_size, AltsSender::kConnection, buffers.write);
   absl::StatusOr<std::unique_ptr<Reactor>> reactor = Reactor::CreateUnthreaded();
   absl::StatusOr<std::unique_ptr<WakeQueue>> wake =
       reactor.ok() ? WakeQueue::Create((*reactor)->base())
@@ -590,7 +672,7 @@ class VerifyingReceiver : public ReadyHandler {
 // RunAlts measures the ALTS record layer at `frame_size` with the `kind` of
 // sender (see the top of this file).
 RunResult RunAlts(const Pattern& pattern, uint64_t total, size_t frame_size, AltsSender kind,
-                  absl::Span<const uint8_t> key) {
+                  const Buffers& buffers, absl::Span<const uint8_t> key) {
   RunResult result("alts", frame_size, AltsSenderName(kind));
   absl::StatusOr<SocketPair> pair = LoopbackPair();
   if (!pair.ok()) {
@@ -604,7 +686,8 @@ RunResult RunAlts(const Pattern& pattern, uint64_t total, size_t frame_size, Alt
     return result;
   }
   absl::StatusOr<std::unique_ptr<WakeQueue>> wake = WakeQueue::Create((*reactor)->base());
-  absl::StatusOr<std::unique_ptr<BufferPool>> pool = BufferPool::Create();
+  absl::StatusOr<std::unique_ptr<BufferPool>> pool =
+      BufferPool::Create({.buffer_size = buffers.read});
   absl::StatusOr<std::unique_ptr<StoragePool>> storage = StoragePool::Create();
   absl::StatusOr<RecordProtector> protector = MakeProtector(Side::kServer, key, frame_size);
   for (const absl::Status& s :
@@ -614,7 +697,7 @@ RunResult RunAlts(const Pattern& pattern, uint64_t total, size_t frame_size, Alt
       return result;
     }
   }
-  ConnectionResources resources;  // default options: on-demand reads
+  ConnectionResources resources;  // default options: on-demand reads, --read_buffer leases
   resources.read_pool = pool->get();
   resources.storage = storage->get();
   absl::StatusOr<std::unique_ptr<SecureConnection>> conn = SecureConnection::Create(
@@ -627,16 +710,19 @@ RunResult RunAlts(const Pattern& pattern, uint64_t total, size_t frame_size, Alt
   VerifyingReceiver receiver(pattern);
   (*conn)->Start(&receiver);
 
+  const std::optional<SyscallCounter> counter = NewCounter();
   StartGate gate;
   absl::Status sender_status;
   std::thread sender([&, fd = std::move(pair->sender)]() mutable {
-    sender_status = kind == AltsSender::kStream
-                        ? SendWithStream(std::move(fd), key, frame_size, pattern, total, gate)
-                        : SendWithConnection(std::move(fd), key, frame_size, pattern, total,
-                                             gate, &result.drained_short_writes);
+    sender_status =
+        kind == AltsSender::kStream
+            ? SendWithStream(std::move(fd), key, frame_size, buffers, pattern, total, gate)
+            : SendWithConnection(std::move(fd), key, frame_size, buffers, pattern, total, gate,
+                                 &result.drained_short_writes);
+    result.sender_cpu_seconds = gate.SenderCpuSeconds();
   });
   gate.WaitForArrival();
-  const Usage start = Usage::Now();
+  const Usage start = Usage::Now(CounterOf(counter));
   gate.Open();
   absl::Status receiver_status;
   uint64_t seen = 0;
@@ -650,11 +736,11 @@ RunResult RunAlts(const Pattern& pattern, uint64_t total, size_t frame_size, Alt
     }
     seen = receiver.checker().received();  // slow but moving: keep going
   }
-  const Usage end = Usage::Now();
+  const Usage end = Usage::Now(CounterOf(counter));
   if (receiver.ended()) receiver_status.Update(receiver.end_status());
   conn->reset();  // closes the socket: the sender sees EOF
   sender.join();
-  result.SetTimes(start, end);
+  result.SetTimes(start, end, CounterOf(counter));
   result.AddError(receiver_status);
   result.AddError(sender_status);
   result.Check(receiver.checker(), total);
@@ -664,10 +750,49 @@ RunResult RunAlts(const Pattern& pattern, uint64_t total, size_t frame_size, Alt
 // ---------------------------------------------------------------------------
 // TLS 1.3 (BoringSSL).
 
-// RunTls measures TLS 1.3: both handshakes (client in the sender thread,
-// server here) are done before the clock starts.
-RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& credentials) {
-  RunResult result("tls13_boringssl", kTlsRecordSize, "SSL_write");
+// TlsBio is how the TLS ends reach their sockets.
+enum class TlsBio { kBuffered, kSocket };
+
+// WaitTls waits until `fd` is ready for what `r` (kWantRead / kWantWrite)
+// asks for.
+absl::Status WaitTls(int fd, const TlsResult& r) {
+  return WaitFd(fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT, kStallTimeout);
+}
+
+// SendTls is the TLS sender's loop after the handshake: SSL_write of `slice`
+// bytes at a time, then (buffered BIO) a flush of what is left.
+absl::Status SendTls(SSL* ssl, int fd, const Pattern& pattern, uint64_t total, size_t slice) {
+  uint64_t pos = 0;
+  while (pos < total) {
+    TlsResult r = TlsWrite(
+        ssl, pattern.Slice(pos, static_cast<size_t>(std::min<uint64_t>(slice, total - pos))));
+    if (r.status == TlsStatus::kDone) {
+      pos += r.bytes;
+      continue;
+    }
+    if (!r.would_block()) return absl::InternalError(absl::StrCat("SSL_write: ", r.error));
+    if (absl::Status s = WaitTls(fd, r); !s.ok()) return s;
+  }
+  for (;;) {
+    TlsResult r = FlushTls(ssl);
+    if (r.status == TlsStatus::kDone) return absl::OkStatus();
+    if (!r.would_block()) return absl::InternalError(absl::StrCat("flush: ", r.error));
+    if (absl::Status s = WaitTls(fd, r); !s.ok()) return s;
+  }
+}
+
+// RunTls measures TLS 1.3 over `bio`: both handshakes (client in the sender
+// thread, server here) are done before the clock starts.
+RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& credentials,
+                 TlsBio bio, const Buffers& buffers) {
+  RunResult result(bio == TlsBio::kBuffered ? "tls13_boringssl" : "tls13_boringssl_socket_bio",
+                   kTlsRecordSize,
+                   bio == TlsBio::kBuffered ? "SSL_write, buffered BIO" : "SSL_write");
+  const BufferedBioOptions bio_options{.read_ahead = buffers.read,
+                                       .write_coalesce = buffers.write};
+  // The same plaintext per write call as ALTS when batching alike; 256 KiB
+  // over the socket BIO, where BoringSSL writes every record at once anyway.
+  const size_t slice = bio == TlsBio::kBuffered ? kSliceTarget : kSocketIoSize;
   absl::StatusOr<bssl::UniquePtr<SSL_CTX>> server_ctx = NewTlsServerContext(credentials);
   absl::StatusOr<bssl::UniquePtr<SSL_CTX>> client_ctx = NewTlsClientContext(credentials);
   absl::StatusOr<SocketPair> pair = LoopbackPair();
@@ -677,13 +802,20 @@ RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& c
       return result;
     }
   }
+  // NewSsl makes one end's SSL object over `fd` with the run's BIO.
+  auto new_ssl = [&](SSL_CTX* ctx, int fd, TlsRole role) -> absl::StatusOr<bssl::UniquePtr<SSL>> {
+    absl::StatusOr<bssl::UniquePtr<SSL>> ssl = NewTlsConnection(ctx, fd, role);
+    if (!ssl.ok() || bio == TlsBio::kSocket) return ssl;
+    if (absl::Status s = AttachBufferedBio(ssl->get(), fd, bio_options); !s.ok()) return s;
+    return ssl;
+  };
 
+  const std::optional<SyscallCounter> counter = NewCounter();
   StartGate gate;
   absl::Status sender_status;
   std::thread sender([&] {
     const int fd = pair->sender.get();
-    absl::StatusOr<bssl::UniquePtr<SSL>> ssl =
-        NewTlsConnection(client_ctx->get(), fd, TlsRole::kClient);
+    absl::StatusOr<bssl::UniquePtr<SSL>> ssl = new_ssl(client_ctx->get(), fd, TlsRole::kClient);
     absl::Status setup = ssl.ok() ? DriveTlsHandshake(ssl->get(), kStallTimeout) : ssl.status();
     if (!setup.ok()) pair->sender.Reset();  // the receiver's handshake fails at once
     gate.ArriveAndWait();
@@ -691,56 +823,38 @@ RunResult RunTls(const Pattern& pattern, uint64_t total, const TlsCredentials& c
       sender_status = setup;
       return;
     }
-    uint64_t pos = 0;
-    while (pos < total) {
-      absl::Span<const uint8_t> slice =
-          pattern.Slice(pos, static_cast<size_t>(std::min<uint64_t>(kSocketIoSize, total - pos)));
-      TlsResult r = TlsWrite(ssl->get(), slice);
-      if (r.status == TlsStatus::kDone) {
-        pos += r.bytes;
-        continue;
-      }
-      if (r.would_block()) {
-        sender_status =
-            WaitFd(fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT, kStallTimeout);
-        if (sender_status.ok()) continue;
-      } else {
-        sender_status = absl::InternalError(absl::StrCat("SSL_write: ", r.error));
-      }
-      break;
-    }
+    sender_status = SendTls(ssl->get(), fd, pattern, total, slice);
     WaitForPeerClose(fd);
+    result.sender_cpu_seconds = gate.SenderCpuSeconds();
   });
 
   const int fd = pair->receiver.get();
-  absl::StatusOr<bssl::UniquePtr<SSL>> ssl = NewTlsConnection(server_ctx->get(), fd,
-                                                              TlsRole::kServer);
+  absl::StatusOr<bssl::UniquePtr<SSL>> ssl = new_ssl(server_ctx->get(), fd, TlsRole::kServer);
   absl::Status receiver_status =
       ssl.ok() ? DriveTlsHandshake(ssl->get(), kStallTimeout) : ssl.status();
   if (!receiver_status.ok()) pair->receiver.Reset();  // the sender's handshake fails
   std::vector<uint8_t> buf(kSocketIoSize);
   StreamChecker checker(pattern);
   gate.WaitForArrival();
-  const Usage start = Usage::Now();
+  const Usage start = Usage::Now(CounterOf(counter));
   gate.Open();
   while (receiver_status.ok() && checker.received() < total) {
     TlsResult r = TlsRead(ssl->get(), absl::MakeSpan(buf));
     if (r.status == TlsStatus::kDone) {
       checker.Consume(absl::MakeConstSpan(buf.data(), r.bytes));
     } else if (r.would_block()) {
-      receiver_status =
-          WaitFd(fd, r.status == TlsStatus::kWantRead ? POLLIN : POLLOUT, kStallTimeout);
+      receiver_status = WaitTls(fd, r);
     } else if (r.status == TlsStatus::kClosed) {
       break;  // early end: Check reports the shortfall
     } else {
       receiver_status = absl::InternalError(absl::StrCat("SSL_read: ", r.error));
     }
   }
-  const Usage end = Usage::Now();
+  const Usage end = Usage::Now(CounterOf(counter));
   if (ssl.ok()) ssl->reset();
   pair->receiver.Reset();
   sender.join();
-  result.SetTimes(start, end);
+  result.SetTimes(start, end, CounterOf(counter));
   result.AddError(receiver_status);
   result.AddError(sender_status);
   result.Check(checker, total);
@@ -757,22 +871,123 @@ std::string FormatFrame(size_t frame_size) {
   return absl::StrCat(frame_size);
 }
 
-// Main runs every mode in turn, prints the table and writes the JSON.
+// ModeKind is what a mode runs.
+enum class ModeKind { kTcp, kAlts, kTlsBuffered, kTlsSocketBio };
+
+// Mode is one row of the table: a flag name, what it runs, the frame size.
+struct Mode {
+  const char* flag;
+  ModeKind kind;
+  size_t frame_size;
+};
+
+// kModes lists every mode in the order a round runs them.
+constexpr Mode kModes[] = {
+    {"tcp", ModeKind::kTcp, 0},
+    {"alts_16k", ModeKind::kAlts, 16 * 1024},
+    {"tls", ModeKind::kTlsBuffered, kTlsRecordSize},
+    {"alts_64k", ModeKind::kAlts, 64 * 1024},
+    {"alts_1m", ModeKind::kAlts, kMaxMaxFrameSize},
+    {"tls_socket_bio", ModeKind::kTlsSocketBio, kTlsRecordSize},
+};
+
+// Median returns the median of `values` (the mean of the middle two for an
+// even count), 0 for none.
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// ModeRuns collects one mode's runs.
+struct ModeRuns {
+  const Mode* mode = nullptr;
+  std::vector<RunResult> runs;
+
+  const RunResult& first() const { return runs.front(); }
+  uint64_t errors() const {
+    uint64_t e = 0;
+    for (const RunResult& r : runs) e += r.errors;
+    return e;
+  }
+  bool syscalls_counted() const {
+    return std::all_of(runs.begin(), runs.end(),
+                       [](const RunResult& r) { return r.syscalls_counted; });
+  }
+  // Figure returns the median over the runs of `f`.
+  template <typename F>
+  double Figure(F f) const {
+    std::vector<double> v;
+    for (const RunResult& r : runs) v.push_back(f(r));
+    return Median(v);
+  }
+  double MbPerS() const { return Figure([](const RunResult& r) { return r.MbPerS(); }); }
+  double CpuSPerGb() const { return Figure([](const RunResult& r) { return r.CpuSPerGb(); }); }
+  double SenderCpuSPerGb() const {
+    return Figure([](const RunResult& r) { return r.SenderCpuSPerGb(); });
+  }
+  double ReceiverCpuSPerGb() const {
+    return Figure([](const RunResult& r) { return r.ReceiverCpuSPerGb(); });
+  }
+  double SyscallsPerMb() const {
+    return Figure([](const RunResult& r) { return r.SyscallsPerMb(); });
+  }
+  double MinMbPerS() const {
+    double m = runs.front().MbPerS();
+    for (const RunResult& r : runs) m = std::min(m, r.MbPerS());
+    return m;
+  }
+  double MaxMbPerS() const {
+    double m = 0;
+    for (const RunResult& r : runs) m = std::max(m, r.MbPerS());
+    return m;
+  }
+};
+
+// PairedRatio returns the median over rounds of a's MB/s over b's in the
+// same round (robust to load that shifts whole rounds), 0 if either is empty.
+double PairedRatio(const ModeRuns& a, const ModeRuns& b) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < a.runs.size() && i < b.runs.size(); ++i) {
+    if (b.runs[i].MbPerS() > 0) ratios.push_back(a.runs[i].MbPerS() / b.runs[i].MbPerS());
+  }
+  return Median(ratios);
+}
+
+// Main runs every mode --rounds times, prints the table and writes the JSON.
 // Returns 1 if any transfer failed or was corrupted, 2 for bad flags.
 int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const uint64_t total = absl::GetFlag(FLAGS_bytes);
+  const int rounds = absl::GetFlag(FLAGS_rounds);
   const std::string sender_flag = absl::GetFlag(FLAGS_alts_sender);
-  std::vector<AltsSender> senders;
-  if (sender_flag == "both" || sender_flag == "stream") senders.push_back(AltsSender::kStream);
-  if (sender_flag == "both" || sender_flag == "connection") {
-    senders.push_back(AltsSender::kConnection);
+  const Buffers buffers{.read = static_cast<size_t>(absl::GetFlag(FLAGS_read_buffer)),
+                        .write = static_cast<size_t>(absl::GetFlag(FLAGS_write_buffer))};
+  const std::vector<std::string> wanted = absl::GetFlag(FLAGS_modes);
+  std::vector<ModeRuns> modes;
+  for (const Mode& mode : kModes) {
+    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), mode.flag) != wanted.end()) {
+      modes.push_back(ModeRuns{.mode = &mode, .runs = {}});
+    }
   }
-  if (senders.empty() || total == 0) {
-    std::fprintf(stderr, "throughput: --bytes must be positive and --alts_sender one of "
-                         "both, stream, connection\n");
+  for (const std::string& w : wanted) {
+    if (std::none_of(std::begin(kModes), std::end(kModes),
+                     [&](const Mode& m) { return w == m.flag; })) {
+      std::fprintf(stderr, "throughput: unknown mode '%s' in --modes\n", w.c_str());
+      return 2;
+    }
+  }
+  if ((sender_flag != "connection" && sender_flag != "stream") || total == 0 || rounds < 1 ||
+      rounds > kMaxRounds || buffers.read < 2 * kMinFrameSize + 64 || buffers.write < 1 ||
+      buffers.read > kMaxBufferFlag || buffers.write > kMaxBufferFlag) {
+    std::fprintf(stderr,
+                 "throughput: --bytes must be positive, --rounds in [1, %d], --alts_sender "
+                 "connection or stream, --read_buffer and --write_buffer in [%zu, %zu]\n",
+                 kMaxRounds, 2 * kMinFrameSize + 64, kMaxBufferFlag);
     return 2;
   }
+  const AltsSender sender = sender_flag == "stream" ? AltsSender::kStream : AltsSender::kConnection;
 
   const Pattern pattern;
   std::vector<uint8_t> key(RecordKeySize(RecordProtocol::kAes128GcmRekey));
@@ -783,89 +998,116 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  std::vector<RunResult> results;
-  ProgressLine progress("ran", "transfers",
-                        2 + std::size(kAltsFrameSizes) * senders.size());
-  results.push_back(RunTcp(pattern, total));
-  progress.Update(results.size());
-  for (size_t frame_size : kAltsFrameSizes) {
-    const size_t first = results.size();
-    for (AltsSender kind : senders) {
-      results.push_back(RunAlts(pattern, total, frame_size, kind, key));
-      progress.Update(results.size());
+  ProgressLine progress("ran", "transfers", static_cast<uint64_t>(rounds) * modes.size());
+  uint64_t done = 0;
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t k = 0; k < modes.size(); ++k) {
+      // Odd rounds run the modes in reverse order.
+      ModeRuns& m = modes[round % 2 == 0 ? k : modes.size() - 1 - k];
+      switch (m.mode->kind) {
+        case ModeKind::kTcp:
+          m.runs.push_back(RunTcp(pattern, total));
+          break;
+        case ModeKind::kAlts:
+          m.runs.push_back(RunAlts(pattern, total, m.mode->frame_size, sender, buffers, key));
+          break;
+        case ModeKind::kTlsBuffered:
+          m.runs.push_back(RunTls(pattern, total, *credentials, TlsBio::kBuffered, buffers));
+          break;
+        case ModeKind::kTlsSocketBio:
+          m.runs.push_back(RunTls(pattern, total, *credentials, TlsBio::kSocket, buffers));
+          break;
+      }
+      progress.Update(++done);
     }
-    // Report the faster sender for this frame size (a failed run never wins).
-    size_t best = first;
-    for (size_t i = first; i < results.size(); ++i) {
-      const bool better = results[i].errors == 0 &&
-                          (results[best].errors != 0 || results[i].MbPerS() > results[best].MbPerS());
-      if (better) best = i;
-      results[i].reported = false;
-    }
-    results[best].reported = true;
   }
-  results.push_back(RunTls(pattern, total, *credentials));
-  progress.Update(results.size());
   progress.Finish();
   OPENSSL_cleanse(key.data(), key.size());
 
-  TablePrinter table({"mode", "frame", "sender", "MB/s", "CPU s/GB", "checked MB", "errors"});
+  TablePrinter table({"mode", "frame", "sender", "MB/s", "(min-max)", "CPU s/GB", "send/recv",
+                      "syscalls/MB", "errors"});
   (void)table.SetAlign(1, TablePrinter::Align::kRight);
   (void)table.SetAlign(2, TablePrinter::Align::kLeft);
   JsonResults json;
   uint64_t errors = 0;
-  const RunResult* best_alts = nullptr;
-  const RunResult* tls = nullptr;
-  for (const RunResult& r : results) {
-    errors += r.errors;
-    const bool marked = r.mode == "alts" && senders.size() > 1 && r.reported;
-    (void)table.AddRow({r.mode, FormatFrame(r.frame_size),
-                        absl::StrCat(r.sender, marked ? " *" : ""),
-                        absl::StrFormat("%.1f", r.MbPerS()),
-                        absl::StrFormat("%.3f", r.CpuSPerGb()),
-                        absl::StrFormat("%.1f", static_cast<double>(r.bytes) / kMegabyte),
-                        absl::StrCat(r.errors)});
-    if (!r.reported) continue;
+  const ModeRuns* tcp = nullptr;
+  const ModeRuns* alts16 = nullptr;
+  const ModeRuns* best_alts = nullptr;
+  const ModeRuns* tls = nullptr;
+  for (const ModeRuns& m : modes) {
+    const RunResult& r = m.first();
+    errors += m.errors();
+    const std::string syscalls =
+        m.syscalls_counted() ? absl::StrFormat("%.1f", m.SyscallsPerMb()) : std::string("-");
+    (void)table.AddRow({r.mode, FormatFrame(r.frame_size), r.sender,
+                        absl::StrFormat("%.1f", m.MbPerS()),
+                        absl::StrFormat("%.0f-%.0f", m.MinMbPerS(), m.MaxMbPerS()),
+                        absl::StrFormat("%.3f", m.CpuSPerGb()),
+                        absl::StrFormat("%.3f/%.3f", m.SenderCpuSPerGb(), m.ReceiverCpuSPerGb()),
+                        syscalls,
+                        absl::StrCat(m.errors())});
     JsonRow row;
     row.AddString("mode", r.mode)
         .AddUint("frame_size", r.frame_size)
-        .AddDouble("mb_per_s", r.MbPerS())
-        .AddDouble("cpu_s_per_gb", r.CpuSPerGb())
+        .AddDouble("mb_per_s", m.MbPerS())
+        .AddDouble("cpu_s_per_gb", m.CpuSPerGb())
         .AddString("sender", r.sender)
         .AddUint("bytes", r.bytes)
-        .AddUint("errors", r.errors);
+        .AddUint("runs", m.runs.size())
+        .AddUint("errors", m.errors());
+    row.AddDouble("sender_cpu_s_per_gb", m.SenderCpuSPerGb())
+        .AddDouble("receiver_cpu_s_per_gb", m.ReceiverCpuSPerGb());
+    if (m.syscalls_counted()) row.AddDouble("syscalls_per_mb", m.SyscallsPerMb());
     json.Add(std::move(row));
-    if (r.mode == "alts" && r.errors == 0 &&
-        (best_alts == nullptr || r.MbPerS() > best_alts->MbPerS())) {
-      best_alts = &r;
+    if (m.errors() != 0) continue;
+    if (r.mode == "tcp") tcp = &m;
+    if (r.mode == "tls13_boringssl") tls = &m;
+    if (r.mode == "alts") {
+      if (r.frame_size == 16 * 1024) alts16 = &m;
+      if (best_alts == nullptr || m.MbPerS() > best_alts->MbPerS()) best_alts = &m;
     }
-    if (r.mode == "tls13_boringssl" && r.errors == 0) tls = &r;
   }
-  std::printf("throughput: %s one way per mode over 127.0.0.1 (MB = 10^6 bytes, GB = 10^9 bytes;"
-              " CPU = user + system of both threads)\n",
-              absl::StrCat(total).c_str());
+  std::printf(
+      "throughput: %s bytes one way per run over 127.0.0.1, median of %d alternating runs per "
+      "mode\n  MB/s: 10^6 bytes of plaintext per wall second; CPU s/GB: user + system time "
+      "of both threads (getrusage) per 10^9 bytes; syscalls/MB: system calls of both threads "
+      "(perf tracepoint raw_syscalls:sys_enter) per 10^6 bytes\n  ALTS receiver reads %zu "
+      "bytes per recv (pool buffer), sender %s sends up to %zu bytes per call; TLS "
+      "buffered BIO: %zu bytes read ahead, %zu coalesced per send\n",
+      absl::StrCat(total).c_str(), rounds, buffers.read,
+      sender == AltsSender::kStream ? "SecureStream" : "SecureConnection", buffers.write,
+      buffers.read, buffers.write);
   table.Print(stdout);
-  if (senders.size() > 1) {
-    std::printf("* the faster ALTS sender for that frame size: the one reported in JSON and "
-                "compared below\n");
+  if (alts16 != nullptr && tls != nullptr && tls->MbPerS() > 0 && alts16->CpuSPerGb() > 0) {
+    const double ratio = alts16->MbPerS() / tls->MbPerS();
+    std::printf(
+        "ALTS 16 KiB frames vs TLS 1.3 16 KiB records (same batching): %.2fx the throughput "
+        "(median of per-round ratios %.2fx; goal >= 1.2x: %s), %.2fx less CPU per GB\n",
+        ratio, PairedRatio(*alts16, *tls), ratio >= 1.2 ? "met" : "NOT met",
+        tls->CpuSPerGb() / alts16->CpuSPerGb());
   }
-  if (best_alts != nullptr && tls != nullptr && tls->MbPerS() > 0 && best_alts->CpuSPerGb() > 0) {
-    const double ratio = best_alts->MbPerS() / tls->MbPerS();
-    std::printf("best ALTS (%s frames, %s) vs TLS 1.3: %.2fx the throughput (goal >= 1.3x: %s), "
-                "%.2fx less CPU per GB\n",
-                FormatFrame(best_alts->frame_size).c_str(), best_alts->sender.c_str(), ratio,
-                ratio >= 1.3 ? "met" : "not met", tls->CpuSPerGb() / best_alts->CpuSPerGb());
+  if (best_alts != nullptr && tcp != nullptr && tcp->MbPerS() > 0) {
+    const double ratio = best_alts->MbPerS() / tcp->MbPerS();
+    std::printf(
+        "best ALTS (%s frames) vs plain TCP: %.0f%% of its throughput (median of per-round "
+        "ratios %.0f%%; goal >= 90%%: %s)\n",
+        FormatFrame(best_alts->first().frame_size).c_str(), 100 * ratio,
+        100 * PairedRatio(*best_alts, *tcp), ratio >= 0.9 ? "met" : "NOT met");
   }
-  for (const RunResult& r : results) {
-    if (r.drained_short_writes > 0) {
-      std::printf("note: alts %s (%s): %llu Writes fell short with nothing left queued, so no "
-                  "OnWritable followed; the sender wrote again at once\n",
-                  FormatFrame(r.frame_size).c_str(), r.sender.c_str(),
-                  static_cast<unsigned long long>(r.drained_short_writes));
+  for (const ModeRuns& m : modes) {
+    uint64_t drained = 0;
+    for (const RunResult& r : m.runs) {
+      drained += r.drained_short_writes;
+      if (r.errors > 0) {
+        std::fprintf(stderr, "throughput: %s %s (%s): %s\n", r.mode.c_str(),
+                     FormatFrame(r.frame_size).c_str(), r.sender.c_str(), r.first_error.c_str());
+      }
     }
-    if (r.errors > 0) {
-      std::fprintf(stderr, "throughput: %s %s (%s): %s\n", r.mode.c_str(),
-                   FormatFrame(r.frame_size).c_str(), r.sender.c_str(), r.first_error.c_str());
+    if (drained > 0) {
+      std::printf("note: alts %s: %llu Writes fell short with nothing left queued, so no "
+                  "OnWritable followed; the sender wrote again at once\n",
+                  FormatFrame(m.first().frame_size).c_str(),
+                  static_cast<unsigned long long>(drained));
     }
   }
   const std::string json_path = absl::GetFlag(FLAGS_json);

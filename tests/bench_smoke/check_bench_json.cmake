@@ -28,15 +28,17 @@ endforeach()
 set(_int_checks)
 set(_positive_fields)
 if(KIND STREQUAL "throughput")
-  # 4 MiB per mode: every mode, frame size and both senders run.
-  set(_args --bytes=4194304 --alts_sender=both)
+  # 4 MiB per run, two rounds: every mode and frame size runs twice.
+  set(_args --bytes=4194304 --rounds=2)
   set(_key_fields mode frame_size)
   set(_string_fields mode sender)
-  set(_number_fields frame_size mb_per_s cpu_s_per_gb bytes errors)
-  # One row per mode and frame size (the faster ALTS sender only).
-  set(_expected_rows "tcp/0" "alts/16384" "alts/65536" "alts/1048576"
-                     "tls13_boringssl/16384")
-  set(_int_checks "bytes:EQUAL:4194304")
+  set(_number_fields frame_size mb_per_s cpu_s_per_gb sender_cpu_s_per_gb
+                     receiver_cpu_s_per_gb bytes runs errors)
+  # One row per mode and frame size, in the order a round runs them.
+  set(_expected_rows "tcp/0" "alts/16384" "tls13_boringssl/16384" "alts/65536"
+                     "alts/1048576" "tls13_boringssl_socket_bio/16384")
+  set(_int_checks "bytes:EQUAL:4194304" "runs:EQUAL:2")
+  set(_positive_fields mb_per_s cpu_s_per_gb)
 elseif(KIND STREQUAL "alloc_stats")
   set(_args --iterations=20 --warmup=10)
   set(_key_fields operation policy)
