@@ -1092,6 +1092,14 @@ absl::Status Session::OnHeaderBlock(uint32_t id, uint8_t flags, absl::Span<const
   if (s == nullptr) {
     if (!IsIdle(id)) {
       if (RecentlyReset(id)) return Useless();  // late frame for a stream we reset
+      // Below the peer's last stream the id may never have been opened (a
+      // higher one closed it, RFC 9113 5.1.1): a stream id that does not
+      // increase is PROTOCOL_ERROR. The last one was surely opened: closed.
+      if (PeerInitiated(id) && id < last_peer_stream_id_) {
+        return ConnectionError(ErrorCode::kProtocolError,
+                               absl::StrCat("HEADERS on stream ", id, " below the last opened ",
+                                            last_peer_stream_id_));
+      }
       return ConnectionError(ErrorCode::kStreamClosed,
                              absl::StrCat("HEADERS on closed stream ", id));
     }
