@@ -107,22 +107,30 @@ void DynamicTable::Insert(absl::string_view name, absl::string_view value,
 }
 
 void DynamicTable::MakeRoom(size_t length) {
-  if (end_entry_ < entry_capacity_ && end_byte_ + length <= byte_capacity_) return;
+  const bool fits = end_entry_ < entry_capacity_ && end_byte_ + length <= byte_capacity_;
+  // Shrink once the entries use under a quarter of the block (a big entry
+  // evicted many small ones, or went itself).
+  const bool oversized =
+      byte_capacity_ > 4 * (end_byte_ - front_byte_ + length) + kMinByteCapacity ||
+      entry_capacity_ > 4 * (entry_count() + 1) + kMinEntryCapacity;
+  if (fits && !oversized) return;
   // The limit bounds both capacities: at most max_size_ / 32 entries, whose
   // bytes total at most max_size_ - 32 per entry.
   const uint32_t count = static_cast<uint32_t>(entry_count());
   const uint32_t content = end_byte_ - front_byte_;
   const uint32_t needed = content + static_cast<uint32_t>(length);
+  // Growth is by half of what is needed (not doubling): storage stays
+  // within 1.5x of the entries, which matters more here than the rare copy.
   uint32_t entry_capacity = entry_capacity_;
-  if (count + 1 > entry_capacity) {
-    entry_capacity = std::min<uint32_t>(std::max<uint32_t>(2 * entry_capacity_, kMinEntryCapacity),
+  if (count + 1 > entry_capacity || oversized) {
+    entry_capacity = std::min<uint32_t>(std::max<uint32_t>((count + 1) * 3 / 2, kMinEntryCapacity),
                                         max_size_ / kEntryOverhead);
   }
   uint32_t byte_capacity = byte_capacity_;
   // Grow when compacting would leave under a quarter free, so that a full
   // table is not compacted on every insertion; at the limit, compact.
-  if (needed > byte_capacity - byte_capacity / 4 && byte_capacity < max_size_) {
-    byte_capacity = std::min(std::max(2 * byte_capacity_, kMinByteCapacity), max_size_);
+  if ((needed > byte_capacity - byte_capacity / 4 && byte_capacity < max_size_) || oversized) {
+    byte_capacity = std::min(std::max(needed * 3 / 2, kMinByteCapacity), max_size_);
   }
   byte_capacity = std::max(byte_capacity, needed);
   Relayout(entry_capacity, byte_capacity);

@@ -445,14 +445,22 @@ TEST(Rfc9113_5_3_1, HeadersDependingOnItselfIsProtocolError) {
 }
 
 TEST(Rfc9113_5_3_1, PriorityDependingOnItselfIsProtocolError) {
+  // On an open stream: a stream error that closes it.
   Server s;
-  ASSERT_TRUE(s.Feed(PriorityFrame(1, 1)).ok());
-  EXPECT_EQ(s.Out(), "RST_STREAM(1,PROTOCOL_ERROR)");
-  // On an open stream the stream error closes it.
   s.OpenRequest(3);
   ASSERT_TRUE(s.Feed(PriorityFrame(3, 3)).ok());
   EXPECT_EQ(s.Out(), "RST_STREAM(3,PROTOCOL_ERROR)");
   EXPECT_EQ(s.handler.DescribeTake(), "close(3,PROTOCOL_ERROR,reset_by_us)");
+  EXPECT_TRUE(s.session->status().ok());
+}
+
+TEST(Rfc9113_5_3_1, PriorityDependingOnItselfOnIdleStreamIsConnectionError) {
+  // RST_STREAM must not be sent for an idle stream (RFC 9113 6.4: the peer
+  // would take it as a connection error), so the stream error becomes a
+  // connection error.
+  Server s;
+  absl::Status st = s.Feed(PriorityFrame(1, 1));
+  EXPECT_TRUE(IsConnectionError(s, st, ErrorCode::kProtocolError, 0));
 }
 
 TEST(Rfc9113_5_3_2, PriorityFieldsInHeadersAreAcceptedAndIgnored) {
