@@ -1162,11 +1162,22 @@ absl::Status Session::OnHeaderBlock(uint32_t id, uint8_t flags, absl::Span<const
 
 absl::Status Session::OnPriorityFrame(absl::Span<const uint8_t> payload) {
   // Priority is parsed and ignored (RFC 9113 5.3.2): it costs no state.
-  if (payload.size() != 5) return StreamError(frame_.stream_id, ErrorCode::kFrameSizeError);
-  if ((ReadU32(payload.data()) & kMaxStreamId) == frame_.stream_id) {
-    return StreamError(frame_.stream_id, ErrorCode::kProtocolError);
+  ErrorCode error = ErrorCode::kNoError;
+  if (payload.size() != 5) {
+    error = ErrorCode::kFrameSizeError;
+  } else if ((ReadU32(payload.data()) & kMaxStreamId) == frame_.stream_id) {
+    error = ErrorCode::kProtocolError;
+  } else {
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  // RST_STREAM must not name an idle stream (RFC 9113 6.4): there the
+  // stream error is a connection error.
+  if (IsIdle(frame_.stream_id)) {
+    return ConnectionError(error, error == ErrorCode::kFrameSizeError
+                                      ? "PRIORITY length is not 5"
+                                      : "PRIORITY: a stream depends on itself");
+  }
+  return StreamError(frame_.stream_id, error);
 }
 
 absl::Status Session::OnRstStreamFrame(absl::Span<const uint8_t> payload) {
