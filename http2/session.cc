@@ -900,6 +900,9 @@ absl::Status Session::OnEmptyData() {
   if (!frame_.has(kFlagEndStream)) return Useless();
   Stream* s = data_stream_;
   if (s == nullptr) return absl::OkStatus();
+  // content-length short: malformed (RFC 9113 8.1.1), and the handler must
+  // not see the message end first.
+  if (s->content_left > 0) return StreamError(s->id, ErrorCode::kProtocolError);
   handler_->OnData(s->id, s->data, {}, true);
   if (!status_.ok()) return status_;
   if (data_stream_ == s) return EndRemote(s);
@@ -1150,6 +1153,9 @@ absl::Status Session::OnHeaderBlock(uint32_t id, uint8_t flags, absl::Span<const
   } else if (h.kind == HeaderBlockKind::kResponse) {
     s->final_response = true;
   }
+  // A block that ends the message before content-length was seen is
+  // malformed: refuse it before the handler sees the message end.
+  if (end_stream && s->content_left > 0) return StreamError(id, ErrorCode::kProtocolError);
   h.fields = arena.fields;
   handler_->OnHeaders(id, s->data, h, end_stream);
   if (!status_.ok()) return status_;
