@@ -123,6 +123,7 @@ struct Session::Stream {
   bool remote_closed = false;  // END_STREAM received
   bool headers_sent = false;   // our initial (non-1xx) headers went out
   bool final_response = false; // client: the final response headers arrived
+  bool head_request = false;   // client: a HEAD request (its response has no content)
   bool blocked = false;        // SendData fell short: OnWindowAvailable owed
   int64_t send_window = 0;
   int64_t recv_window = 0;
@@ -525,6 +526,7 @@ absl::StatusOr<uint32_t> Session::SubmitRequest(absl::Span<const hpack::HeaderFi
   Stream* s = NewStream(id);
   s->data = stream_data;
   s->headers_sent = true;
+  s->head_request = pseudo.method == "HEAD";
   WriteHeaderBlock(id, headers, end_stream);
   if (end_stream) s->local_closed = true;
   return id;
@@ -1148,7 +1150,11 @@ absl::Status Session::OnHeaderBlock(uint32_t id, uint8_t flags, absl::Span<const
       h.informational = true;
     } else {
       s->final_response = true;
-      s->content_left = h.pseudo.content_length;
+      // Responses defined to have no content (RFC 9110 6.4.1: to HEAD, 204,
+      // 304) may announce a length they do not carry (RFC 9113 8.1.1).
+      const bool no_content =
+          s->head_request || h.pseudo.status == "204" || h.pseudo.status == "304";
+      s->content_left = no_content ? -1 : h.pseudo.content_length;
     }
   } else if (h.kind == HeaderBlockKind::kResponse) {
     s->final_response = true;
