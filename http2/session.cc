@@ -806,6 +806,12 @@ absl::Status Session::OnFrameHeader() {
         data_precredited_ = true;
         absl::Status st = StreamError(f.stream_id, ErrorCode::kStreamClosed);
         if (!st.ok()) return st;
+      } else if (role_ == Role::kClient && !s->final_response) {
+        // DATA before the final response's HEADERS: malformed (RFC 9113 8.1).
+        CreditConnection(f.length);
+        data_precredited_ = true;
+        absl::Status st = StreamError(f.stream_id, ErrorCode::kProtocolError);
+        if (!st.ok()) return st;
       } else {
         s->recv_window -= f.length;
         if (s->recv_window < 0) {
