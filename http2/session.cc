@@ -311,6 +311,13 @@ absl::Status Session::ConnectionError(ErrorCode code, absl::string_view reason) 
   status_ = WithCode(CodeFor(code), code,
                      absl::StrCat("http2 connection error ", ErrorCodeName(code), ": ", reason));
   in_state_ = InState::kDead;
+  // A dead session keeps no partial frame or header block (a peer could
+  // otherwise leave kMaxHeaderBlockBytes behind in every failed session).
+  held_.reset();
+  held_size_ = 0;
+  block_.reset();
+  block_size_ = 0;
+  block_stream_ = 0;
   CloseAll(code, CloseCause::kConnectionClosed);
   return status_;
 }
