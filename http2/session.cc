@@ -323,10 +323,13 @@ absl::Status Session::ConnectionError(ErrorCode code, absl::string_view reason) 
 }
 
 absl::Status Session::StreamError(uint32_t id, ErrorCode code) {
+  // Counted before writing, so no more than the limit is ever queued.
+  absl::Status st = ReplyControlFrame();
+  if (!st.ok()) return st;
   WriteRstStream(id, code);
   RememberReset(id);
   if (Stream* s = Find(id)) CloseStream(s, code, CloseCause::kResetByUs);
-  return ReplyControlFrame();
+  return absl::OkStatus();
 }
 
 absl::Status Session::Useless() {
