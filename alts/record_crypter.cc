@@ -98,19 +98,19 @@ absl::Status SealCore(absl::Span<const uint8_t> key, const Nonce& nonce,
   return absl::OkStatus();
 }
 
-// OpenCore returns true if the tag verified; on false `in_out` is wiped.
+// OpenCore decrypts `in` into `out` (same size; equal or disjoint) and
+// returns true if the tag verified; on false `out` is wiped.
 absl::StatusOr<bool> OpenCore(absl::Span<const uint8_t> key, const Nonce& nonce,
-                              absl::Span<const uint8_t> aad, absl::Span<uint8_t> in_out,
-                              absl::Span<const uint8_t> tag) {
+                              absl::Span<const uint8_t> aad, absl::Span<const uint8_t> in,
+                              absl::Span<uint8_t> out, absl::Span<const uint8_t> tag) {
   absl::StatusOr<const EVP_AEAD_CTX*> ctx = AeadContextCache::Get(key);
   if (!ctx.ok()) return ctx.status();
-  if (!EVP_AEAD_CTX_open_gather(*ctx, in_out.data(), nonce.data(), nonce.size(),
-                                in_out.data(), in_out.size(), tag.data(), tag.size(),
-                                aad.data(), aad.size())) {
+  if (!EVP_AEAD_CTX_open_gather(*ctx, out.data(), nonce.data(), nonce.size(), in.data(),
+                                in.size(), tag.data(), tag.size(), aad.data(), aad.size())) {
     ERR_clear_error();
     // BoringSSL zeroes the output on failure; wipe regardless, since
     // unauthenticated plaintext must never reach the caller.
-    OPENSSL_cleanse(in_out.data(), in_out.size());
+    OPENSSL_cleanse(out.data(), out.size());
     return false;
   }
   return true;
@@ -288,14 +288,22 @@ absl::Status RecordCrypter::Seal(absl::Span<const uint8_t> in, absl::Span<uint8_
 }
 
 absl::Status RecordCrypter::Open(absl::Span<uint8_t> in_out, absl::Span<const uint8_t> tag) {
+  return Open(in_out, in_out, tag);
+}
+
+absl::Status RecordCrypter::Open(absl::Span<const uint8_t> in, absl::Span<uint8_t> out,
+                                 absl::Span<const uint8_t> tag) {
   if (!failure_.ok()) return failure_;
   if (counter_.exhausted()) return failure_ = Exhausted();
-  if (tag.size() != kTagSize || PartiallyOverlap(in_out, tag)) {
-    return absl::InvalidArgumentError("open: tag must be 16 bytes, apart from the ciphertext");
+  if (tag.size() != kTagSize || in.size() != out.size() || PartiallyOverlap(in, out) ||
+      PartiallyOverlap(in, tag) || PartiallyOverlap(out, tag)) {
+    return absl::InvalidArgumentError(
+        "open: tag must be 16 bytes, apart from the ciphertext; output as large as the "
+        "ciphertext, the same memory or apart");
   }
   Nonce nonce;
   const absl::Span<const uint8_t> key = PrepareNonceAndKey(nonce);
-  absl::StatusOr<bool> verified = OpenCore(key, nonce, {}, in_out, tag);
+  absl::StatusOr<bool> verified = OpenCore(key, nonce, {}, in, out, tag);
   OPENSSL_cleanse(nonce.data(), nonce.size());
   if (!verified.ok()) {
     failure_ = verified.status();
@@ -339,7 +347,8 @@ absl::Status RecordCrypter::OpenWithNonce(RecordProtocol protocol,
   Nonce gcm_nonce;
   absl::Status status = ExplicitNonceInputs(protocol, key_data, nonce, tag.size(), key, gcm_nonce);
   if (status.ok()) {
-    absl::StatusOr<bool> verified = OpenCore(absl::MakeConstSpan(key), gcm_nonce, aad, in_out, tag);
+    absl::StatusOr<bool> verified =
+        OpenCore(absl::MakeConstSpan(key), gcm_nonce, aad, in_out, in_out, tag);
     AeadContextCache::Forget(absl::MakeConstSpan(key));
     if (!verified.ok()) {
       status = verified.status();

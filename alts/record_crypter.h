@@ -63,6 +63,13 @@ class RecordCrypter {
   // the counter is used up, kInvalidArgument (not sticky) for a bad tag size.
   absl::Status Open(absl::Span<uint8_t> in_out, absl::Span<const uint8_t> tag);
 
+  // Open is the out-of-place form: it authenticates `in` against `tag` and
+  // decrypts it into `out` (same size; the same memory or disjoint, never
+  // partially overlapping: kInvalidArgument, not sticky). A bad tag wipes
+  // `out` and returns kDataLoss (sticky); otherwise as the in-place Open.
+  absl::Status Open(absl::Span<const uint8_t> in, absl::Span<uint8_t> out,
+                    absl::Span<const uint8_t> tag);
+
   // status returns OK or the sticky error.
   absl::Status status() const;
 

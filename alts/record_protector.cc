@@ -132,6 +132,36 @@ absl::StatusOr<OpenResult> RecordProtector::OpenNext(absl::Span<uint8_t> input) 
   return result;
 }
 
+absl::StatusOr<OpenResult> RecordProtector::OpenNextInto(absl::Span<const uint8_t> input,
+                                                          absl::Span<uint8_t> out) {
+  if (!open_.ok()) return open_.status();
+  absl::StatusOr<FrameScan> scan = ScanFrame(input);
+  if (!scan.ok()) {
+    open_.Fail(scan.status());
+    return scan.status();
+  }
+  OpenResult result;
+  if (!scan->complete()) {
+    result.bytes_needed = scan->bytes_needed;
+    result.pending_frame_size = scan->frame_size;
+    return result;
+  }
+  absl::Span<const uint8_t> frame = input.first(scan->frame_size);
+  const size_t payload_size = frame.size() - kFrameOverhead;
+  if (out.size() < payload_size || Overlap(out.first(payload_size), frame)) {
+    return absl::InvalidArgumentError("open: output must hold the plaintext, apart from the input");
+  }
+  absl::Span<uint8_t> plaintext = out.first(payload_size);
+  if (absl::Status status = open_.Open(frame.subspan(kFrameHeaderSize, payload_size), plaintext,
+                                       frame.subspan(kFrameHeaderSize + payload_size));
+      !status.ok()) {
+    return status;
+  }
+  result.consumed = frame.size();
+  result.plaintext = plaintext;
+  return result;
+}
+
 absl::Status RecordProtector::EndOfStream(absl::Span<const uint8_t> unconsumed) {
   if (!open_.ok()) return open_.status();
   absl::Status status = CheckEndOfStream(unconsumed);

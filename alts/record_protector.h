@@ -107,6 +107,17 @@ class RecordProtector {
   // direction and sticky.
   absl::StatusOr<OpenResult> OpenNext(absl::Span<uint8_t> input);
 
+  // OpenNextInto is OpenNext with the plaintext decrypted into the front of
+  // `out` instead of in place: `input` is left as it was (ciphertext), and
+  // result.plaintext is out.first(payload size). `out` must hold the frame's
+  // plaintext and must not overlap `input` (kInvalidArgument, not sticky,
+  // checked once the frame is complete); an incomplete frame needs no room.
+  // A reader that coalesces the plaintext of many frames opens each straight
+  // to its place this way, instead of moving it there after an in-place
+  // open. Other errors and the stickiness are as OpenNext's.
+  absl::StatusOr<OpenResult> OpenNextInto(absl::Span<const uint8_t> input,
+                                          absl::Span<uint8_t> out);
+
   // EndOfStream is what the reader calls when the peer closes the stream
   // with `unconsumed` (the bytes OpenNext has not consumed) left over.
   // Returns OK for a clean end (nothing pending, receive direction healthy),

@@ -96,6 +96,8 @@ TEST(RecordAllocTest, TheCounterSeesAllocations) {
 struct Connection {
   RecordProtector client;
   RecordProtector server;
+  // server_into opens the same frames out of place (OpenNextInto).
+  RecordProtector server_into;
 };
 
 Connection Connect(RecordProtocol protocol, size_t max_frame_size, uint8_t key_tweak) {
@@ -105,8 +107,10 @@ Connection Connect(RecordProtocol protocol, size_t max_frame_size, uint8_t key_t
       RecordProtector::Create(protocol, Side::kClient, key, max_frame_size);
   absl::StatusOr<RecordProtector> server =
       RecordProtector::Create(protocol, Side::kServer, key, max_frame_size);
-  EXPECT_TRUE(client.ok() && server.ok());
-  return Connection{std::move(*client), std::move(*server)};
+  absl::StatusOr<RecordProtector> server_into =
+      RecordProtector::Create(protocol, Side::kServer, key, max_frame_size);
+  EXPECT_TRUE(client.ok() && server.ok() && server_into.ok());
+  return Connection{std::move(*client), std::move(*server), std::move(*server_into)};
 }
 
 class RecordAllocTest : public ::testing::TestWithParam<RecordProtocol> {};
@@ -124,13 +128,17 @@ TEST_P(RecordAllocTest, NoAllocationPerFrameWhenSealingOrOpening) {
   for (Connection& c : connections) {
     c.client.seal_crypter_for_testing().counter_for_testing().SetLowForTesting(0xFFF0);
     c.server.open_crypter_for_testing().counter_for_testing().SetLowForTesting(0xFFF0);
+    c.server_into.open_crypter_for_testing().counter_for_testing().SetLowForTesting(0xFFF0);
   }
   const size_t sizes[] = {0, 1, 100, 4096, kMaxFrame - kFrameOverhead, 3 * kMaxFrame};
   size_t biggest = 0;
   for (size_t s : sizes) biggest = std::max(biggest, connections[0].client.SealedSize(s));
   std::vector<uint8_t> plaintext(3 * kMaxFrame, 0x42);
   std::vector<uint8_t> wire(biggest);
+  std::vector<uint8_t> wire_copy(biggest);
+  std::vector<uint8_t> out(biggest);
   std::vector<uint8_t> frame(kMaxFrame);
+  std::vector<uint8_t> frame_copy(kMaxFrame);
 
   // Warm up: the first use on this thread sets up its thread-local cache.
   {
@@ -138,7 +146,10 @@ TEST_P(RecordAllocTest, NoAllocationPerFrameWhenSealingOrOpening) {
     absl::StatusOr<size_t> n = c.client.Seal(absl::MakeConstSpan(plaintext).first(10),
                                              absl::MakeSpan(wire));
     ASSERT_TRUE(n.ok());
+    std::copy(wire.begin(), wire.begin() + *n, wire_copy.begin());
     ASSERT_TRUE(c.server.OpenNext(absl::MakeSpan(wire).first(*n)).ok());
+    ASSERT_TRUE(c.server_into.OpenNextInto(absl::MakeSpan(wire_copy).first(*n),
+                                           absl::MakeSpan(out)).ok());
   }
 
   const uint64_t before = Allocations();
@@ -151,6 +162,7 @@ TEST_P(RecordAllocTest, NoAllocationPerFrameWhenSealingOrOpening) {
             c.client.Seal(absl::MakeConstSpan(plaintext).first(size), absl::MakeSpan(wire));
         ok = ok && n.ok();
         if (!ok) break;
+        std::copy(wire.begin(), wire.begin() + *n, wire_copy.begin());
         // Open it the way a reader does: first a partial read, then the rest.
         absl::Span<uint8_t> input = absl::MakeSpan(wire).first(*n);
         absl::StatusOr<OpenResult> partial = c.server.OpenNext(input.first(3));
@@ -161,10 +173,25 @@ TEST_P(RecordAllocTest, NoAllocationPerFrameWhenSealingOrOpening) {
           if (ok) input.remove_prefix(r->consumed);
           ++frames;
         }
+        // The same frames opened out of place, into another buffer, by a
+        // second receiver.
+        input = absl::MakeSpan(wire_copy).first(*n);
+        while (ok && !input.empty()) {
+          absl::StatusOr<OpenResult> r = c.server_into.OpenNextInto(input, absl::MakeSpan(out));
+          ok = r.ok() && r->consumed > 0;
+          if (ok) input.remove_prefix(r->consumed);
+          ++frames;
+        }
         // And one frame sealed in place.
-        ok = ok && c.client.SealFrameInPlace(absl::MakeSpan(frame).first(24 + size % 1000)).ok();
-        ok = ok && c.server.OpenNext(absl::MakeSpan(frame).first(24 + size % 1000)).ok();
-        ++frames;
+        const size_t frame_size = 24 + size % 1000;
+        ok = ok && c.client.SealFrameInPlace(absl::MakeSpan(frame).first(frame_size)).ok();
+        std::copy(frame.begin(), frame.begin() + frame_size, frame_copy.begin());
+        ok = ok && c.server.OpenNext(absl::MakeSpan(frame).first(frame_size)).ok();
+        ok = ok && c.server_into
+                       .OpenNextInto(absl::MakeSpan(frame_copy).first(frame_size),
+                                     absl::MakeSpan(out))
+                       .ok();
+        frames += 2;
       }
     }
   }

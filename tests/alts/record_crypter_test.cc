@@ -225,6 +225,56 @@ TEST_P(RecordCrypterTest, RoundTripsInPlaceAndOutOfPlace) {
   }
 }
 
+TEST_P(RecordCrypterTest, OpensOutOfPlaceIntoAnotherBuffer) {
+  Pair p = MakePair(GetParam(), false);
+  const std::vector<uint8_t> pt = Text("opened into another buffer");
+  std::vector<uint8_t> ct(pt.size());
+  std::array<uint8_t, 16> tag{};
+  ASSERT_TRUE(p.sender.Seal(pt, absl::MakeSpan(ct), absl::MakeSpan(tag)).ok());
+  const std::vector<uint8_t> sealed = ct;
+  std::vector<uint8_t> out(pt.size());
+  ASSERT_TRUE(p.receiver.Open(ct, absl::MakeSpan(out), tag).ok());
+  EXPECT_EQ(out, pt);
+  EXPECT_EQ(ct, sealed);  // the input is untouched
+  EXPECT_EQ(p.receiver.counter_for_testing().low(), 1u);
+}
+
+TEST_P(RecordCrypterTest, OutOfPlaceOpenRejectsBadLayoutsWithoutDying) {
+  Pair p = MakePair(GetParam(), false);
+  std::vector<uint8_t> buf(64);
+  std::array<uint8_t, 16> tag{};
+  // Sizes differ.
+  EXPECT_EQ(p.receiver.Open(absl::MakeConstSpan(buf).first(10), absl::MakeSpan(buf).subspan(20, 9),
+                            tag)
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  // Output partially overlaps the input, or the tag.
+  EXPECT_EQ(p.receiver.Open(absl::MakeConstSpan(buf).first(10), absl::MakeSpan(buf).subspan(4, 10),
+                            tag)
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(p.receiver.Open(absl::MakeConstSpan(buf).first(10), absl::MakeSpan(buf).subspan(20, 10),
+                            absl::MakeConstSpan(buf).subspan(25, 16))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(p.receiver.status().ok());
+  EXPECT_EQ(p.receiver.counter_for_testing().low(), 0u);
+}
+
+TEST_P(RecordCrypterTest, OutOfPlaceOpenWipesTheOutputOnABadTag) {
+  Pair p = MakePair(GetParam(), false);
+  const std::vector<uint8_t> pt = Text("never seen unauthenticated");
+  std::vector<uint8_t> ct(pt.size());
+  std::array<uint8_t, 16> tag{};
+  ASSERT_TRUE(p.sender.Seal(pt, absl::MakeSpan(ct), absl::MakeSpan(tag)).ok());
+  tag[0] ^= 1;
+  std::vector<uint8_t> out(pt.size(), 0xAA);
+  EXPECT_EQ(p.receiver.Open(ct, absl::MakeSpan(out), tag).code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(out, Each(0));
+  tag[0] ^= 1;  // sticky even for the genuine frame
+  EXPECT_EQ(p.receiver.Open(ct, absl::MakeSpan(out), tag).code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_P(RecordCrypterTest, DirectionsDoNotOpenEachOther) {
   Pair client = MakePair(GetParam(), false);
   Pair server = MakePair(GetParam(), true);

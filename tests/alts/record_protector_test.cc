@@ -696,6 +696,90 @@ TEST_P(RecordProtectorAttackTest, MovedProtectorKeepsWorking) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_P(RecordProtectorAttackTest, OpenNextIntoMatchesOpenNextAndLeavesTheInput) {
+  RecordProtector client = Client();
+  RecordProtector in_place = Server();
+  RecordProtector into = Server();
+  const std::vector<uint8_t> a = Pattern(3 * client.max_plaintext_per_frame() + 5, 11);
+  const std::vector<uint8_t> wire = SealAll(client, a);
+  std::vector<uint8_t> copy = wire;
+  std::vector<uint8_t> plain_in_place;
+  std::vector<uint8_t> plain_into;
+  std::vector<uint8_t> out(wire.size(), 0xAA);
+  size_t pos = 0;
+  size_t out_pos = 0;
+  while (pos < wire.size()) {
+    absl::StatusOr<OpenResult> r = into.OpenNextInto(
+        absl::MakeConstSpan(wire).subspan(pos), absl::MakeSpan(out).subspan(out_pos));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_GT(r->consumed, 0u);
+    EXPECT_EQ(r->plaintext.data(), out.data() + out_pos);
+    out_pos += r->plaintext.size();
+    absl::StatusOr<OpenResult> q = in_place.OpenNext(absl::MakeSpan(copy).subspan(pos));
+    ASSERT_TRUE(q.ok()) << q.status();
+    EXPECT_EQ(q->consumed, r->consumed);
+    plain_in_place.insert(plain_in_place.end(), q->plaintext.begin(), q->plaintext.end());
+    pos += r->consumed;
+  }
+  plain_into.assign(out.begin(), out.begin() + out_pos);
+  EXPECT_EQ(plain_into, a);
+  EXPECT_EQ(plain_in_place, a);
+  RecordProtector again = Client();
+  EXPECT_EQ(wire, SealAll(again, a));  // the input still holds the ciphertext
+  EXPECT_TRUE(into.EndOfStream({}).ok());
+}
+
+TEST_P(RecordProtectorAttackTest, OpenNextIntoIncompleteNeedsNoRoom) {
+  RecordProtector client = Client();
+  RecordProtector server = Server();
+  const std::vector<uint8_t> frame = SealAll(client, Text("0123456789"));
+  for (size_t n = 0; n < frame.size(); ++n) {
+    absl::StatusOr<OpenResult> r =
+        server.OpenNextInto(absl::MakeConstSpan(frame).first(n), absl::Span<uint8_t>());
+    ASSERT_TRUE(r.ok()) << n << ": " << r.status();
+    EXPECT_EQ(r->consumed, 0u);
+    EXPECT_EQ(r->bytes_needed, n < 4 ? 4 - n : frame.size() - n);
+  }
+  std::vector<uint8_t> out(10);
+  absl::StatusOr<OpenResult> r = server.OpenNextInto(frame, absl::MakeSpan(out));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(std::string(out.begin(), out.end()), "0123456789");
+}
+
+TEST_P(RecordProtectorAttackTest, OpenNextIntoRejectsShortOrOverlappingOutputWithoutDying) {
+  RecordProtector client = Client();
+  RecordProtector server = Server();
+  std::vector<uint8_t> frame = SealAll(client, Text("0123456789"));
+  std::vector<uint8_t> short_out(9);
+  EXPECT_EQ(server.OpenNextInto(frame, absl::MakeSpan(short_out)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // The output may not overlap the frame, not even where the plaintext is.
+  EXPECT_EQ(server.OpenNextInto(frame, absl::MakeSpan(frame).subspan(8, 10)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.OpenNextInto(frame, absl::MakeSpan(frame).subspan(4)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Not sticky: the frame still opens, with the counter where it was.
+  std::vector<uint8_t> out(10);
+  absl::StatusOr<OpenResult> r = server.OpenNextInto(frame, absl::MakeSpan(out));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(std::string(out.begin(), out.end()), "0123456789");
+}
+
+TEST_P(RecordProtectorAttackTest, OpenNextIntoWipesTheOutputOfABadFrameAndSticks) {
+  RecordProtector client = Client();
+  RecordProtector server = Server();
+  std::vector<uint8_t> frame = SealAll(client, Text("secret payload!"));
+  const std::vector<uint8_t> next = SealAll(client, Text("next"));
+  frame.back() ^= 1;  // tag
+  std::vector<uint8_t> out(64, 0xAA);
+  EXPECT_EQ(server.OpenNextInto(frame, absl::MakeSpan(out)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_THAT(absl::MakeConstSpan(out).first(15), Each(0));
+  EXPECT_EQ(server.OpenNextInto(next, absl::MakeSpan(out)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(server.OpenNext(absl::MakeSpan(frame)).status().code(), absl::StatusCode::kDataLoss);
+}
+
 INSTANTIATE_TEST_SUITE_P(BothProtocols, RecordProtectorAttackTest,
                          ::testing::Values(RecordProtocol::kAes128Gcm,
                                            RecordProtocol::kAes128GcmRekey),
