@@ -59,7 +59,10 @@ absl::StatusOr<std::unique_ptr<HandshakeDriver>> HandshakeDriver::CreateImpl(
     driver->needs_connect_ = true;
     driver->connect_to_ = *connect_to;
   }
-  if (limiter != nullptr) {
+  if (limiter != nullptr && side == Side::kServer && connect_to == nullptr) {
+    // The slot is taken once the client has sent something.
+    driver->state_ = State::kAwaitingFirstBytes;
+  } else if (limiter != nullptr) {
     absl::StatusOr<HandshakeLimiter::Slot> slot = limiter->AcquireOrQueue(driver.get());
     if (!slot.ok()) return slot.status();  // queue full: the driver closes fd
     driver->slot_ = std::move(*slot);
@@ -67,7 +70,9 @@ absl::StatusOr<std::unique_ptr<HandshakeDriver>> HandshakeDriver::CreateImpl(
   }
   // Start from the reactor's dispatch, so the callback never runs inside
   // Create; a queued driver only arms its deadline until a slot arrives.
-  if (limiter == nullptr || driver->slot_.held()) reactor.wake_queue().Wake(driver.get());
+  if (driver->state_ == State::kQueued && (limiter == nullptr || driver->slot_.held())) {
+    reactor.wake_queue().Wake(driver.get());
+  }
   driver->UpdateInterest();
   return driver;
 }
@@ -210,12 +215,48 @@ void HandshakeDriver::OnEvent(evutil_socket_t, short what, void* arg) {
       return;
     }
   }
-  if ((what & EV_READ) && self->state_ == State::kRunning) {
+  if ((what & EV_READ) && self->state_ == State::kAwaitingFirstBytes) {
+    self->HandleFirstBytes();
+    if (!alive) return;
+  } else if ((what & EV_READ) && self->state_ == State::kRunning) {
     self->HandleReadable();
     if (!alive) return;
   }
   self->UpdateInterest();
   self->alive_ = nullptr;
+}
+
+void HandshakeDriver::HandleFirstBytes() {
+  // Peek one byte into the stack: no pool buffer, nothing consumed.
+  uint8_t byte;
+  ssize_t n;
+  do {
+    n = recv(fd_, &byte, 1, MSG_PEEK);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    Finish(absl::UnavailableError(absl::StrCat("handshake read failed: ", strerror(errno))));
+    return;
+  }
+  if (n == 0) {
+    Finish(absl::UnavailableError("peer closed the connection before sending anything"));
+    return;
+  }
+  state_ = State::kQueued;
+  if (!TakeSlot()) return;  // queued (resumed in OnWake) or refused
+  Begin();
+  HandleReadable();
+}
+
+bool HandshakeDriver::TakeSlot() {
+  absl::StatusOr<HandshakeLimiter::Slot> slot = limiter_->AcquireOrQueue(this);
+  if (!slot.ok()) {
+    Finish(slot.status());  // queue full: kResourceExhausted
+    return false;
+  }
+  slot_ = std::move(*slot);
+  queued_in_limiter_ = !slot_.held();
+  return slot_.held();
 }
 
 void HandshakeDriver::HandleReadable() {
@@ -285,7 +326,10 @@ bool HandshakeDriver::Flush() {
 void HandshakeDriver::UpdateInterest() {
   if (finished_) return;
   short want = 0;
-  if (state_ == State::kRunning && !waiting_for_buffer_) want |= EV_READ;
+  if ((state_ == State::kRunning && !waiting_for_buffer_) ||
+      state_ == State::kAwaitingFirstBytes) {
+    want |= EV_READ;
+  }
   if (out_sent_ < out_.size() || connecting_) want |= EV_WRITE;
   if (registered_ != 0) event_del(&event_);
   // Before a dial connects there is no fd yet: the event is a pure timer.

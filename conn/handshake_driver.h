@@ -63,8 +63,12 @@ inline constexpr size_t kMaxHandshakeOutput = 256 * 1024;
 // socket on a reactor, with the same buffer discipline as the secure
 // connection: while it waits for the peer it holds no pool buffer (the
 // handshaker keeps only the bytes of a partial message). It takes a slot
-// from the process-wide HandshakeLimiter first (queued beyond the cap),
-// enforces the handshaker's deadline with a timer, and on success hands the
+// from the HandshakeLimiter (queued beyond the cap) before it works on the
+// handshake: a client at once, a server only once the client's first bytes
+// are in (the handshaker API has the server wait for them), so connections
+// that never send anything hold no slot and cannot starve real handshakes.
+// It enforces the deadline (counted from Create, whether waiting for bytes,
+// queued or running) with a timer, and on success hands the
 // socket, the record protector and the bytes that followed the last
 // handshake message to a new SecureConnection.
 //
@@ -109,7 +113,9 @@ class HandshakeDriver final : private BufferWaiter,
   size_t HeapBytes() const { return sizeof(*this) + out_.capacity(); }
 
  private:
-  enum class State { kQueued, kRunning, kFlushingLast, kDone };
+  // kAwaitingFirstBytes: a server with a limiter, before the client sent
+  // anything (no slot held, not queued).
+  enum class State { kAwaitingFirstBytes, kQueued, kRunning, kFlushingLast, kDone };
 
   HandshakeDriver(Reactor& reactor, int fd, std::unique_ptr<Handshaker> handshaker,
                   const ConnectionResources* resources, HandshakeLimiter* limiter,
@@ -128,6 +134,12 @@ class HandshakeDriver final : private BufferWaiter,
   void OnWake() override;                     // reactor thread
 
   void Begin();
+  // HandleFirstBytes checks (without reading) that the client sent
+  // something, then takes or queues for a slot.
+  void HandleFirstBytes();
+  // TakeSlot asks the limiter for a slot: held now, or queued (returns
+  // false), or refused (Finish ran; returns false).
+  bool TakeSlot();
   void HandleReadable();
   // Flush writes queued output; returns false on a fatal write error.
   bool Flush();

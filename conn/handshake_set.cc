@@ -29,6 +29,13 @@ void HandshakeSet::StartDial(Reactor& reactor, const SocketAddress& address,
   });
 }
 
+void HandshakeSet::Refuse(Reactor& reactor, absl::Status reason,
+                          const HandshakeOutcomeCallback& done) {
+  started_.fetch_add(1, std::memory_order_relaxed);
+  failed_.fetch_add(1, std::memory_order_relaxed);
+  done(reactor, std::move(reason));
+}
+
 void HandshakeSet::Track(
     Reactor& reactor, HandshakeOutcomeCallback done,
     absl::FunctionRef<absl::StatusOr<std::unique_ptr<HandshakeDriver>>(HandshakeCallback)>

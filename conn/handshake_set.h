@@ -49,6 +49,11 @@ class HandshakeSet {
                  const ConnectionResources* resources, HandshakeLimiter* limiter,
                  HandshakeOutcomeCallback done);
 
+  // Refuse counts a handshake that was refused before it started (a
+  // listener's per-source cap) and delivers `reason` to `done` at once.
+  // Call on `reactor`'s thread.
+  void Refuse(Reactor& reactor, absl::Status reason, const HandshakeOutcomeCallback& done);
+
   // Close aborts every in-progress handshake (outcome kCancelled) and
   // refuses new ones. Call from outside the group's reactor threads.
   void Close();

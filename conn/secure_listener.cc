@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <string>
 #include <utility>
+
+#include "absl/strings/cord.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -21,8 +26,8 @@ HandshakeLimiter* LimiterOrGlobal(HandshakeLimiter* limiter) {
 // halves they wait for queue behind them.
 HandshakeLimiter* ServerLimiterOr(HandshakeLimiter* limiter) {
   if (limiter != nullptr) return limiter;
-  static HandshakeLimiter* const server = new HandshakeLimiter(
-      HandshakeLimiter::MaxConcurrentFromEnv(getenv("ALTS_MAX_CONCURRENT_HANDSHAKES")));
+  static HandshakeLimiter* const server =
+      new HandshakeLimiter(HandshakeLimiter::MaxConcurrentFromEnvironment());
   return server;
 }
 
@@ -37,7 +42,8 @@ SecureListener::SecureListener(ReactorGroup& group, std::shared_ptr<const Handsh
       config_(std::move(config)),
       options_(std::move(options)),
       handshakes_(group),
-      on_outcome_(std::move(on_outcome)) {}
+      on_outcome_(std::move(on_outcome)),
+      per_source_(options_.max_handshakes_per_source) {}
 
 absl::StatusOr<std::unique_ptr<SecureListener>> SecureListener::Listen(
     ReactorGroup& group, const std::string& address,
@@ -63,7 +69,9 @@ absl::StatusOr<std::unique_ptr<SecureListener>> SecureListener::Listen(
     if (reactor.index() != 0) return;
     self->accept_event_ = event_new(reactor.base(), self->listen_fd_, EV_READ | EV_PERSIST,
                                     &SecureListener::OnAcceptable, self);
-    if (self->accept_event_ == nullptr || event_add(self->accept_event_, nullptr) != 0) {
+    self->retry_event_ = evtimer_new(reactor.base(), &SecureListener::OnAcceptRetry, self);
+    if (self->accept_event_ == nullptr || self->retry_event_ == nullptr ||
+        event_add(self->accept_event_, nullptr) != 0) {
       status = absl::InternalError("Listen: cannot register the accept event");
     }
   });
@@ -76,24 +84,81 @@ SecureListener::~SecureListener() { Close(); }
 void SecureListener::OnAcceptable(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<SecureListener*>(arg);
   for (int i = 0; i < kMaxAcceptsPerWakeup && !self->closed_.load(); ++i) {
-    absl::StatusOr<int> fd = AcceptTcp(self->listen_fd_);
+    SocketAddress peer;
+    absl::StatusOr<int> fd = AcceptTcp(self->listen_fd_, &peer);
     if (!fd.ok()) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        self->accept_errors_.fetch_add(1, std::memory_order_relaxed);
-      }
+      const absl::StatusCode code = fd.status().code();
+      if (code == absl::StatusCode::kUnavailable) return;  // none pending
+      self->accept_errors_.fetch_add(1, std::memory_order_relaxed);
+      if (code == absl::StatusCode::kAborted) continue;  // that one died: take the next
+      // Out of descriptors or memory (or a broken socket): the listening
+      // socket stays readable, so retrying now would spin.
+      self->PauseAccepting(fd.status());
       return;
     }
-    Reactor& target = self->group_.Pick(static_cast<uint64_t>(*fd));
-    auto start = [self, &target, fd = *fd] {
-      self->handshakes_.Start(target, fd, Side::kServer, self->config_, self->options_.params,
-                              self->options_.resources, ServerLimiterOr(self->options_.limiter),
-                              self->on_outcome_);
+    self->accept_backoff_ = absl::ZeroDuration();
+    self->accept_failure_logged_ = false;
+    self->StartHandshake(*fd, peer);
+  }
+}
+
+void SecureListener::PauseAccepting(const absl::Status& why) {
+  accept_backoff_ = accept_backoff_ == absl::ZeroDuration()
+                        ? kMinAcceptBackoff
+                        : std::min(2 * accept_backoff_, kMaxAcceptBackoff);
+  accept_pauses_.fetch_add(1, std::memory_order_relaxed);
+  if (!accept_failure_logged_) {
+    accept_failure_logged_ = true;
+    std::fprintf(stderr, "SecureListener %s: %s; pausing accepts (backing off up to %s)\n",
+                 address_.ToString().c_str(), std::string(why.message()).c_str(),
+                 absl::FormatDuration(kMaxAcceptBackoff).c_str());
+  }
+  event_del(accept_event_);
+  timeval tv = absl::ToTimeval(accept_backoff_);
+  evtimer_add(retry_event_, &tv);
+}
+
+void SecureListener::OnAcceptRetry(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<SecureListener*>(arg);
+  if (self->closed_.load()) return;
+  event_add(self->accept_event_, nullptr);
+  OnAcceptable(self->listen_fd_, EV_READ, self);
+}
+
+void SecureListener::StartHandshake(int fd, const SocketAddress& peer) {
+  Reactor& target = group_.Pick(static_cast<uint64_t>(fd));
+  const SourceKey source = SourceKeyOf(peer);
+  if (!per_source_.TryAdd(source)) {
+    close(fd);
+    absl::Status refused = absl::ResourceExhaustedError(
+        "too many handshakes in progress from this source");
+    refused.SetPayload(kPeerAddressPayload, absl::Cord(peer.ToString()));
+    auto refuse = [this, &target, refused = std::move(refused)] {
+      handshakes_.Refuse(target, refused, on_outcome_);
     };
     if (target.InReactorThread()) {
-      start();
-    } else if (!target.Post(std::move(start))) {
-      close(*fd);  // the group is shutting down
+      refuse();
+    } else {
+      (void)target.Post(std::move(refuse));
     }
+    return;
+  }
+  // The source's count drops when the outcome is delivered, before the
+  // caller's callback sees it.
+  HandshakeOutcomeCallback done = [this, source](Reactor& r,
+                                                 absl::StatusOr<EstablishedConnection> outcome) {
+    per_source_.Remove(source);
+    on_outcome_(r, std::move(outcome));
+  };
+  auto start = [this, &target, fd, done = std::move(done)]() mutable {
+    handshakes_.Start(target, fd, Side::kServer, config_, options_.params, options_.resources,
+                      ServerLimiterOr(options_.limiter), std::move(done));
+  };
+  if (target.InReactorThread()) {
+    start();
+  } else if (!target.Post(std::move(start))) {
+    close(fd);  // the group is shutting down
+    per_source_.Remove(source);
   }
 }
 
@@ -106,6 +171,8 @@ void SecureListener::Close() {
     if (reactor.index() != 0) return;
     if (accept_event_ != nullptr) event_free(accept_event_);
     accept_event_ = nullptr;
+    if (retry_event_ != nullptr) event_free(retry_event_);
+    retry_event_ = nullptr;
   });
   if (listen_fd_ >= 0) close(listen_fd_);
   listen_fd_ = -1;

@@ -8,7 +8,9 @@
 #include <event2/event.h>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "conn/handshake_set.h"
+#include "conn/per_source_limit.h"
 #include "conn/reactor.h"
 #include "conn/socket_util.h"
 #include "handshaker/handshake_limiter.h"
@@ -19,6 +21,17 @@ namespace alts {
 // kMaxAcceptsPerWakeup: connections accepted per readiness wakeup before
 // the listener yields to the connections already on its reactor.
 inline constexpr int kMaxAcceptsPerWakeup = 64;
+// kDefaultMaxHandshakesPerSource: handshakes one source (an IPv4 address or
+// an IPv6 /64) may have in progress at a listener at once, counting those
+// still waiting for their first bytes. A gRPC client process runs at most
+// 100 at once (its own cap), so this leaves room for a few clients behind
+// one address while one flooding source cannot hold every descriptor.
+inline constexpr size_t kDefaultMaxHandshakesPerSource = 256;
+// kMinAcceptBackoff / kMaxAcceptBackoff: when accept() fails for want of
+// descriptors or memory the listening socket stays readable; accepting
+// pauses for this long, doubling up to the maximum, instead of spinning.
+inline constexpr absl::Duration kMinAcceptBackoff = absl::Milliseconds(5);
+inline constexpr absl::Duration kMaxAcceptBackoff = absl::Seconds(1);
 
 // ListenOptions configures Listen.
 struct ListenOptions {
@@ -32,6 +45,10 @@ struct ListenOptions {
   // but separate from the dialing cap, so a process that dials itself
   // cannot deadlock. Never pass the dialer's limiter here.
   HandshakeLimiter* limiter = nullptr;
+  // Handshakes in progress per source (see kDefaultMaxHandshakesPerSource);
+  // beyond it a new connection is closed at once and its outcome is
+  // kResourceExhausted. 0 = no per-source cap.
+  size_t max_handshakes_per_source = kDefaultMaxHandshakesPerSource;
   int backlog = 4096;
 };
 
@@ -67,11 +84,24 @@ class SecureListener {
   HandshakeStats stats() const { return handshakes_.stats(); }
   // accept_errors counts accept() failures other than "would block".
   uint64_t accept_errors() const { return accept_errors_.load(std::memory_order_relaxed); }
+  // accept_pauses counts the times accepting paused (backed off) because
+  // accept() was out of descriptors or memory. The first pause after a
+  // successful accept is also logged, once, to stderr.
+  uint64_t accept_pauses() const { return accept_pauses_.load(std::memory_order_relaxed); }
+  // handshakes_from returns how many handshakes `source` has in progress.
+  size_t handshakes_from(const SourceKey& source) const { return per_source_.count(source); }
 
  private:
   SecureListener(ReactorGroup& group, std::shared_ptr<const HandshakerConfig> config,
                  ListenOptions options, HandshakeOutcomeCallback on_outcome);
   static void OnAcceptable(evutil_socket_t fd, short what, void* arg);
+  static void OnAcceptRetry(evutil_socket_t fd, short what, void* arg);
+  // PauseAccepting stops watching the listening socket for the current
+  // backoff (reactor 0).
+  void PauseAccepting(const absl::Status& why);
+  // StartHandshake places an accepted connection on a reactor (or refuses
+  // it if its source is at its cap).
+  void StartHandshake(int fd, const SocketAddress& peer);
 
   ReactorGroup& group_;
   std::shared_ptr<const HandshakerConfig> config_;
@@ -81,8 +111,15 @@ class SecureListener {
   SocketAddress address_;
   int listen_fd_ = -1;
   event* accept_event_ = nullptr;
+  event* retry_event_ = nullptr;
+  // Reactor 0 only: the current backoff, and whether this episode of
+  // accept failures was logged.
+  absl::Duration accept_backoff_ = absl::ZeroDuration();
+  bool accept_failure_logged_ = false;
+  PerSourceLimit per_source_;
   std::atomic<bool> closed_{false};
   std::atomic<uint64_t> accept_errors_{0};
+  std::atomic<uint64_t> accept_pauses_{0};
 };
 
 // DialerOptions configures a SecureDialer.

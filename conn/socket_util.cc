@@ -130,14 +130,75 @@ absl::Status ConnectResult(int fd) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> AcceptTcp(int listen_fd) {
+absl::StatusOr<int> AcceptTcp(int listen_fd, SocketAddress* peer) {
   int fd;
+  sockaddr_storage storage{};
+  socklen_t length = sizeof(storage);
   do {
-    fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    length = sizeof(storage);
+    fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&storage), &length,
+                 SOCK_NONBLOCK | SOCK_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return ErrnoError("accept", errno);
+  if (fd < 0) {
+    const int err = errno;
+    absl::Status status;
+    switch (err) {
+      case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+      case EWOULDBLOCK:
+#endif
+        status = absl::UnavailableError("accept: would block");
+        break;
+      case EMFILE:
+      case ENFILE:
+      case ENOBUFS:
+      case ENOMEM:
+        status = absl::ResourceExhaustedError(absl::StrCat("accept: ", strerror(err)));
+        break;
+      case ECONNABORTED:
+      case EPROTO:
+      case ENETDOWN:
+      case ENOPROTOOPT:
+      case EHOSTDOWN:
+      case ENONET:
+      case EHOSTUNREACH:
+      case EOPNOTSUPP:
+      case ENETUNREACH:
+      case EPERM:
+        status = absl::AbortedError(absl::StrCat("accept: ", strerror(err)));
+        break;
+      default:
+        status = absl::InternalError(absl::StrCat("accept: ", strerror(err)));
+        break;
+    }
+    errno = err;
+    return status;
+  }
   SetNoDelay(fd);
+  if (peer != nullptr) {
+    peer->storage = storage;
+    peer->length = length;
+  }
   return fd;
+}
+
+SourceKey SourceKeyOf(const SocketAddress& address) {
+  SourceKey key;
+  if (address.family() == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&address.storage);
+    key.bytes[0] = 4;
+    std::memcpy(&key.bytes[1], &a->sin_addr, 4);
+  } else if (address.family() == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      key.bytes[0] = 4;
+      std::memcpy(&key.bytes[1], a->sin6_addr.s6_addr + 12, 4);
+    } else {
+      key.bytes[0] = 6;
+      std::memcpy(&key.bytes[1], a->sin6_addr.s6_addr, 8);
+    }
+  }
+  return key;
 }
 
 absl::StatusOr<std::pair<int, int>> ConnectedTcpPair(int listen_fd) {

@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -45,9 +47,30 @@ absl::StatusOr<int> ConnectTcp(const SocketAddress& address);
 absl::Status ConnectResult(int fd);
 
 // AcceptTcp accepts one connection from a listening socket; the new fd is
-// non-blocking with TCP_NODELAY. Returns kUnavailable ("would block") when
-// none is pending.
-absl::StatusOr<int> AcceptTcp(int listen_fd);
+// non-blocking with TCP_NODELAY. If `peer` is given it receives the
+// connection's remote address. Errors (errno is left as accept4 set it):
+// kUnavailable ("would block") when none is pending; kResourceExhausted when
+// the process or system is out of descriptors or memory (EMFILE, ENFILE,
+// ENOBUFS, ENOMEM: the listening socket stays readable, so the caller must
+// back off rather than retry at once); kAborted when one pending connection
+// failed (ECONNABORTED, EPROTO, ...: take the next one); kInternal otherwise.
+absl::StatusOr<int> AcceptTcp(int listen_fd, SocketAddress* peer = nullptr);
+
+// SourceKey identifies where a connection comes from for per-source
+// limits: the whole address for IPv4 (and IPv4-mapped IPv6), the /64 prefix
+// for IPv6, which is what one host or subscriber usually holds.
+struct SourceKey {
+  std::array<uint8_t, 9> bytes{};  // family tag, then up to 8 address bytes
+  friend bool operator==(const SourceKey&, const SourceKey&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const SourceKey& k) {
+    return H::combine_contiguous(std::move(h), k.bytes.data(), k.bytes.size());
+  }
+};
+
+// SourceKeyOf returns the SourceKey of `address` (all zero for a family
+// other than IPv4 and IPv6).
+SourceKey SourceKeyOf(const SocketAddress& address);
 
 // ConnectedTcpPair returns a connected (client, server) pair of blocking TCP
 // sockets through `listen_fd` (a listener on a loopback address): for tests

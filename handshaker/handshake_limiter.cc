@@ -24,9 +24,12 @@ HandshakeLimiter::HandshakeLimiter(size_t max_concurrent, size_t max_queued)
 HandshakeLimiter::~HandshakeLimiter() = default;
 
 HandshakeLimiter& HandshakeLimiter::Global() {
-  static HandshakeLimiter* const limiter =
-      new HandshakeLimiter(MaxConcurrentFromEnv(std::getenv("ALTS_MAX_CONCURRENT_HANDSHAKES")));
+  static HandshakeLimiter* const limiter = new HandshakeLimiter(MaxConcurrentFromEnvironment());
   return *limiter;
+}
+
+size_t HandshakeLimiter::MaxConcurrentFromEnvironment() {
+  return MaxConcurrentFromEnv(std::getenv(kMaxConcurrentHandshakesEnv));
 }
 
 size_t HandshakeLimiter::MaxConcurrentFromEnv(const char* value) {

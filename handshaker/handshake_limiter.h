@@ -11,6 +11,10 @@
 
 namespace alts {
 
+// kMaxConcurrentHandshakesEnv names the environment variable that sizes the
+// process-wide handshake caps: the same name gRPC reads.
+inline constexpr char kMaxConcurrentHandshakesEnv[] = "GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES";
+
 // HandshakeLimiter caps how many handshakes run at once (gRPC: 100 per
 // process by default) and queues the rest, first come first served, in a
 // bounded queue. It is pure admission control: no I/O, no threads; a queued
@@ -79,12 +83,16 @@ class HandshakeLimiter {
   HandshakeLimiter& operator=(const HandshakeLimiter&) = delete;
 
   // Global returns the process-wide limiter, sized from the environment
-  // variable ALTS_MAX_CONCURRENT_HANDSHAKES (default 100) on first use.
+  // variable GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES (default 100) on first use.
   static HandshakeLimiter& Global();
 
-  // MaxConcurrentFromEnv parses a value of ALTS_MAX_CONCURRENT_HANDSHAKES:
-  // a positive decimal integer; nullptr, empty or invalid gives the default.
+  // MaxConcurrentFromEnv parses a value of
+  // GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES: a positive decimal integer;
+  // nullptr, empty or invalid gives the default.
   static size_t MaxConcurrentFromEnv(const char* value);
+  // MaxConcurrentFromEnvironment reads kMaxConcurrentHandshakesEnv now and
+  // parses it (MaxConcurrentFromEnv).
+  static size_t MaxConcurrentFromEnvironment();
 
   // TryAcquire returns a held slot if one is free now, nullopt otherwise. It
   // never jumps the queue: with waiters queued it returns nullopt.

@@ -3,10 +3,12 @@
 // authenticated echo; failures are specific and leave the listener serving.
 #include "conn/secure_listener.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -88,7 +90,7 @@ class SecureListenerTest : public ::testing::Test {
   }
 
   void StartListener() {
-    ListenOptions options;
+    ListenOptions options = listen_options_;
     options.resources = &resources_;
     options.limiter = &server_limiter_;
     auto listener = SecureListener::Listen(
@@ -136,6 +138,61 @@ class SecureListenerTest : public ::testing::Test {
   }
 
   std::string Address() { return listener_->address().ToString(); }
+
+  // ConnectRaw opens a plain TCP connection to the listener (no handshake).
+  int ConnectRaw() {
+    auto address = ParseSocketAddress(Address());
+    EXPECT_TRUE(address.ok());
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&address->storage), address->length),
+              0);
+    return fd;
+  }
+
+  // WaitFor polls `done` (an observable state) until it holds or `timeout`.
+  static bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
+    for (absl::Time until = absl::Now() + timeout; absl::Now() < until;) {
+      if (done()) return true;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return done();
+  }
+
+  // Dial runs one client handshake and echo; returns its status.
+  absl::Status DialAndEcho(absl::Duration timeout) {
+    TestNotification done;
+    absl::Status status = absl::DeadlineExceededError("no outcome in time");
+    std::mutex m;
+    dialer_->Dial(Address(), HandshakeParams{},
+                  [&](Reactor& r, absl::StatusOr<EstablishedConnection> outcome) {
+                    if (!outcome.ok()) {
+                      std::lock_guard<std::mutex> lock(m);
+                      status = outcome.status();
+                      done.Notify();
+                      return;
+                    }
+                    Client* c = Keep(r, std::move(outcome->connection),
+                                     [&](bool ok) {
+                                       std::lock_guard<std::mutex> lock(m);
+                                       status = ok ? absl::OkStatus()
+                                                   : absl::DataLossError("echo failed");
+                                       done.Notify();
+                                     },
+                                     false, "hello");
+                    c->Begin();
+                  });
+    const bool notified = done.WaitForNotificationWithTimeout(timeout);
+    std::lock_guard<std::mutex> lock(m);
+    return notified ? status : absl::DeadlineExceededError("no outcome in time");
+  }
+
+  std::vector<absl::Status> ServerErrors() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return server_errors_;
+  }
+
+  ListenOptions listen_options_;
 
   testing::TestPki pki_{absl::Now()};
   std::unique_ptr<ReactorGroup> group_;
@@ -295,6 +352,102 @@ TEST_F(SecureListenerTest, DialingNothingIsUnavailable) {
   });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+}
+
+// A connection that has sent nothing holds no handshake slot: more silent
+// connections than the cap do not keep a real client waiting for their
+// deadline (30 s here).
+TEST_F(SecureListenerTest, SilentConnectionsHoldNoHandshakeSlot) {
+  StartListener();
+  std::vector<int> silent;
+  for (int i = 0; i < 10; ++i) silent.push_back(ConnectRaw());  // cap is 8
+  ASSERT_TRUE(WaitFor([&] { return listener_->stats().started == 10; }, absl::Seconds(10)));
+  EXPECT_EQ(server_limiter_.in_use(), 0u);
+  EXPECT_EQ(server_limiter_.queued(), 0u);
+  EXPECT_TRUE(DialAndEcho(absl::Seconds(20)).ok());
+  // The first byte takes a slot (the handshake then waits for the rest).
+  ASSERT_EQ(send(silent[0], "\x01", 1, MSG_NOSIGNAL), 1);
+  EXPECT_TRUE(WaitFor([&] { return server_limiter_.in_use() == 1; }, absl::Seconds(10)));
+  for (int fd : silent) close(fd);
+  EXPECT_TRUE(WaitFor([&] { return listener_->stats().in_progress == 0; }, absl::Seconds(10)));
+  EXPECT_EQ(server_limiter_.in_use(), 0u);
+  for (const absl::Status& s : ServerErrors()) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  }
+}
+
+// One source may have at most max_handshakes_per_source handshakes in
+// progress; the next connection is closed at once with kResourceExhausted,
+// and the source gets its room back as its handshakes end.
+TEST_F(SecureListenerTest, PerSourceCapRefusesTheExcess) {
+  listen_options_.max_handshakes_per_source = 2;
+  StartListener();
+  const SourceKey loopback = SourceKeyOf(*ParseSocketAddress("127.0.0.1:1"));
+  const int a = ConnectRaw();
+  const int b = ConnectRaw();
+  ASSERT_TRUE(WaitFor([&] { return listener_->handshakes_from(loopback) == 2; },
+                      absl::Seconds(10)));
+  const int c = ConnectRaw();
+  ASSERT_TRUE(WaitFor([&] { return !ServerErrors().empty(); }, absl::Seconds(10)));
+  std::vector<absl::Status> errors = ServerErrors();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].code(), absl::StatusCode::kResourceExhausted) << errors[0];
+  EXPECT_THAT(PeerAddressOf(errors[0]), ::testing::StartsWith("127.0.0.1:"));
+  char byte;
+  EXPECT_EQ(read(c, &byte, 1), 0);  // closed by the server
+  EXPECT_EQ(listener_->handshakes_from(loopback), 2u);
+  // A real client from the same source is refused too, until one ends.
+  EXPECT_FALSE(DialAndEcho(absl::Seconds(20)).ok());
+  close(a);
+  ASSERT_TRUE(WaitFor([&] { return listener_->handshakes_from(loopback) == 1; },
+                      absl::Seconds(10)));
+  EXPECT_TRUE(DialAndEcho(absl::Seconds(20)).ok());
+  close(b);
+  close(c);
+  EXPECT_TRUE(WaitFor([&] { return listener_->handshakes_from(loopback) == 0; },
+                      absl::Seconds(10)));
+  EXPECT_EQ(listener_->stats().in_progress, 0u);
+}
+
+// accept() out of descriptors leaves the listening socket readable; the
+// listener must back off instead of spinning on it, then accept again once
+// descriptors are free.
+TEST_F(SecureListenerTest, AcceptOutOfDescriptorsBacksOffAndRecovers) {
+  StartListener();
+  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  auto address = ParseSocketAddress(Address());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Use up every descriptor the soft limit allows.
+  std::vector<int> hogs;
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(client) + 64;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (;;) {
+    const int fd = dup(client);
+    if (fd < 0) break;
+    hogs.push_back(fd);
+  }
+  ASSERT_EQ(errno, EMFILE);
+  ASSERT_EQ(connect(client, reinterpret_cast<const sockaddr*>(&address->storage), address->length),
+            0);
+  // Three pauses take ~35 ms of backoff; a spinning listener makes
+  // thousands of failed accepts in that time.
+  const bool settled = WaitFor(
+      [&] { return listener_->accept_pauses() >= 3 || listener_->accept_errors() > 1000; },
+      absl::Seconds(10));
+  const uint64_t errors = listener_->accept_errors();
+  const uint64_t pauses = listener_->accept_pauses();
+  for (int fd : hogs) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(settled);
+  EXPECT_GE(pauses, 3u);
+  EXPECT_LE(errors, pauses + 1) << "accept() was retried without backing off";
+  // Descriptors are back: the pending connection is accepted.
+  EXPECT_TRUE(WaitFor([&] { return listener_->stats().started == 1; }, absl::Seconds(10)));
+  close(client);
+  EXPECT_TRUE(DialAndEcho(absl::Seconds(20)).ok());
 }
 
 }  // namespace

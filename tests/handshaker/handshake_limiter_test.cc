@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -109,7 +110,23 @@ TEST(HandshakeLimiterTest, EnvironmentValue) {
   EXPECT_EQ(HandshakeLimiter::MaxConcurrentFromEnv("-3"), 100u);
   EXPECT_EQ(HandshakeLimiter::MaxConcurrentFromEnv("7"), 7u);
   EXPECT_EQ(HandshakeLimiter::Global().max_concurrent(),
-            HandshakeLimiter::MaxConcurrentFromEnv(std::getenv("ALTS_MAX_CONCURRENT_HANDSHAKES")));
+            HandshakeLimiter::MaxConcurrentFromEnvironment());
+}
+
+// The variable is gRPC's name, GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES.
+TEST(HandshakeLimiterTest, ReadsGrpcVariableName) {
+  EXPECT_STREQ(kMaxConcurrentHandshakesEnv, "GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES");
+  const char* saved = std::getenv("GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES");
+  const std::string restore = saved != nullptr ? saved : "";
+  ASSERT_EQ(setenv("GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES", "17", 1), 0);
+  ASSERT_EQ(setenv("ALTS_MAX_CONCURRENT_HANDSHAKES", "23", 1), 0);
+  EXPECT_EQ(HandshakeLimiter::MaxConcurrentFromEnvironment(), 17u);
+  unsetenv("ALTS_MAX_CONCURRENT_HANDSHAKES");
+  if (saved != nullptr) {
+    setenv("GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES", restore.c_str(), 1);
+  } else {
+    unsetenv("GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES");
+  }
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 // alts-test-labels: threads long
 // A handshake flood against one listener: a handshake cap of 8 with a queue
-// of 32, 100 silent clients (connect, send nothing) and 400 real ones. The
-// cap and the queue bound hold, the excess is refused with
-// kResourceExhausted, the silent clients time out with kDeadlineExceeded
-// and are closed, every client hears exactly one outcome, and an echo
-// connection established before the flood keeps round-tripping throughout.
+// of 32, 50 idle clients (connect, send nothing), 100 stalled clients (send
+// the first byte of a ClientInit, then nothing) and 400 real ones. Idle
+// clients hold no handshake slot (a server takes one only once the client's
+// first bytes are in); the stalled ones fill the cap and the queue and the
+// excess is refused with kResourceExhausted; idle and stalled clients time
+// out with kDeadlineExceeded and are closed, every client hears exactly one
+// outcome, and an echo connection established before the flood keeps
+// round-tripping throughout.
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,8 +36,10 @@ namespace {
 // kServerCap / kServerQueue: the listener's handshake limiter.
 constexpr size_t kServerCap = 8;
 constexpr size_t kServerQueue = 32;
-// kSilentClients must exceed kServerCap + kServerQueue so the flood is
-// refused in part however fast the reactors are.
+// kIdleClients send nothing at all: they must take no slot.
+constexpr int kIdleClients = 50;
+// kSilentClients (stalled after one byte) must exceed kServerCap +
+// kServerQueue so the flood is refused in part however fast the reactors are.
 constexpr int kSilentClients = 100;
 constexpr int kRealClients = Scaled(400);
 // kDialInterval spreads the real clients over about two seconds, across
@@ -168,6 +173,9 @@ TEST_F(HandshakeFloodTest, BoundedQueueTimeoutsAndEstablishedConnectionsKeepServ
   ListenOptions options;
   options.resources = &resources_;
   options.limiter = &server_limiter;
+  // Every client here comes from 127.0.0.1: no per-source cap (the cap has
+  // its own test in tests/conn/secure_listener_test.cc).
+  options.max_handshakes_per_source = 0;
   auto listener = SecureListener::Listen(
       *group_, "127.0.0.1:0", server_config_, options,
       [&](Reactor& r, absl::StatusOr<EstablishedConnection> outcome) {
@@ -225,29 +233,49 @@ TEST_F(HandshakeFloodTest, BoundedQueueTimeoutsAndEstablishedConnectionsKeepServ
   ping_once();
   ASSERT_FALSE(HasFatalFailure());
 
-  // 2. Silent clients: connect and send nothing. The first kServerCap take
-  // the slots, the next kServerQueue queue, the rest are refused at once.
+  // 2a. Idle clients: connect and send nothing. They hold no slot.
   auto parsed = ParseSocketAddress(address);
   ASSERT_TRUE(parsed.ok());
   std::vector<int> silent;
   const absl::Time silent_start = absl::Now();
-  for (int i = 0; i < kSilentClients; ++i) {
+  auto connect_one = [&]() {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&parsed->storage), parsed->length), 0)
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&parsed->storage), parsed->length), 0)
         << strerror(errno);
     silent.push_back(fd);
+    return fd;
+  };
+  for (int i = 0; i < kIdleClients; ++i) connect_one();
+  for (absl::Time until = absl::Now() + absl::Seconds(30);
+       (*listener)->stats().started < 1 + kIdleClients && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(1));
   }
+  ASSERT_EQ((*listener)->stats().started, 1u + kIdleClients);
+  EXPECT_EQ(server_limiter.in_use(), 0u) << "a connection that sent nothing holds a slot";
+  EXPECT_EQ(server_limiter.queued(), 0u);
+  // 2b. Stalled clients: the first byte of a ClientInit, then nothing. The
+  // first kServerCap take the slots, the next kServerQueue queue, the rest
+  // are refused at once.
+  for (int i = 0; i < kSilentClients; ++i) {
+    const int fd = connect_one();
+    ASSERT_EQ(send(fd, "\x01", 1, MSG_NOSIGNAL), 1);
+  }
+  ASSERT_FALSE(HasFailure());
   // Wait until the listener has taken them all in and every refusal has
   // reached the callback (each handshake started is either in progress or
-  // has had its outcome delivered).
-  const uint64_t before_flood = 1 + kSilentClients;
+  // has had its outcome delivered, and every stalled client's byte has been
+  // seen: it holds a slot, waits in the queue or was refused).
+  const uint64_t before_flood = 1 + kIdleClients + kSilentClients;
   auto settled = [&] {
     const HandshakeStats stats = (*listener)->stats();
     std::lock_guard<std::mutex> lock(outcomes_mu);
     uint64_t delivered = 0;
     for (const auto& [code, n] : server_codes) delivered += static_cast<uint64_t>(n);
-    return stats.started == before_flood && delivered + stats.in_progress == before_flood;
+    return stats.started == before_flood && delivered + stats.in_progress == before_flood &&
+           server_limiter.in_use() + server_limiter.queued() +
+                   static_cast<uint64_t>(server_codes[absl::StatusCode::kResourceExhausted]) ==
+               static_cast<uint64_t>(kSilentClients);
   };
   for (absl::Time until = absl::Now() + absl::Seconds(30); !settled() && absl::Now() < until;) {
     absl::SleepFor(absl::Milliseconds(1));
@@ -320,7 +348,7 @@ TEST_F(HandshakeFloodTest, BoundedQueueTimeoutsAndEstablishedConnectionsKeepServ
   ASSERT_FALSE(HasFatalFailure());
 
   // 4. Every client hears exactly one outcome; every connection echoes.
-  const uint64_t total = 1 + kSilentClients + kRealClients;
+  const uint64_t total = 1 + kIdleClients + kSilentClients + kRealClients;
   {
     std::unique_lock<std::mutex> lock(outcomes_mu);
     const bool all_in = outcomes_cv.wait_for(lock, absl::ToChronoMilliseconds(kFloodTimeout), [&] {
@@ -353,7 +381,7 @@ TEST_F(HandshakeFloodTest, BoundedQueueTimeoutsAndEstablishedConnectionsKeepServ
         << "server outcome " << absl::StatusCodeToString(code) << " x" << n;
   }
   EXPECT_GE(server_codes[absl::StatusCode::kDeadlineExceeded],
-            static_cast<int>(kServerCap + kServerQueue));
+            kIdleClients + static_cast<int>(kServerCap + kServerQueue));
   if (exact) {
     EXPECT_GE(server_codes[absl::StatusCode::kResourceExhausted],
               kSilentClients - static_cast<int>(kServerCap + kServerQueue));
@@ -398,7 +426,7 @@ TEST_F(HandshakeFloodTest, BoundedQueueTimeoutsAndEstablishedConnectionsKeepServ
     absl::StrAppend(&client_summary, " ", absl::StatusCodeToString(code), "=", n);
   }
   std::cout << "[ summary  ] cap " << kServerCap << " queue " << kServerQueue << ", "
-            << kSilentClients << " silent + " << kRealClients
+            << kIdleClients << " idle + " << kSilentClients << " stalled + " << kRealClients
             << " real clients: server outcomes" << server_summary << "; client outcomes"
             << client_summary << "; echoes ok " << echoes_ok << ", failed " << echoes_failed
             << "; peak in use " << max_in_use

@@ -269,6 +269,9 @@ TEST_F(ListenerGarbageTest, OffendersAreClosedWithTheirReasonAndGoodClientsServe
   ListenOptions options;
   options.resources = &resources_;
   options.limiter = &server_limiter;
+  // Every offender comes from 127.0.0.1, all at once: no per-source cap
+  // (tests/conn/secure_listener_test.cc has the cap's own test).
+  options.max_handshakes_per_source = 0;
   auto listener = SecureListener::Listen(
       *group_, "127.0.0.1:0", server_config_, options,
       [&](Reactor& r, absl::StatusOr<EstablishedConnection> outcome) {

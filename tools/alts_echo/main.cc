@@ -25,7 +25,9 @@
 //   heap held by the connections (sum of SecureConnection::HeapBytes).
 //   Handshake times run from the dial to the outcome, so with many
 //   connections they include waiting for a handshake slot (at most
-//   ALTS_MAX_CONCURRENT_HANDSHAKES, default 100, run at once per process).
+//   GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES, default 100, run at once per process).
+//
+//   alts_echo --version      prints "alts_echo <version>"
 //
 // Exit status: 0 success, 1 runtime failure (message on stderr), 2 usage.
 
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "alts_ondemand/version.h"
 #include "conn/socket_util.h"
 #include "tools/alts_echo/echo_client.h"
 #include "tools/alts_echo/echo_common.h"
@@ -50,6 +53,10 @@ int Usage(absl::string_view message) {
 
 int Main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && args[0] == "--version") {
+    std::cout << "alts_echo " << kVersion << "\n";
+    return kExitOk;
+  }
   absl::StatusOr<EchoFlags> flags = ParseEchoFlags(args);
   if (!flags.ok()) return Usage(flags.status().message());
   if (flags->help) {
