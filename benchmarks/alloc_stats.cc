@@ -16,13 +16,26 @@
 //                       the socket and the loop runs one iteration
 //   empty_frame_wakeup  a wakeup carrying one empty frame (24 bytes, no
 //                       plaintext) and nothing else
+//   read_1k_many_conns  write_1k and read_1k together, round-robin over
+//                       kManyPairs connection pairs with keys of their own:
+//                       more than the AEAD context cache's slots per thread
+//                       (alts/aead_context_cache.h), so every operation sets
+//                       its contexts up again (checked: the cache must miss)
+//   read_1k_freed_elsewhere  (on-demand only) read_1k whose handler takes the
+//                       read buffer's lease and hands it to another thread,
+//                       which frees it; measured until that thread has (the
+//                       buffer goes into that thread's cache, and back to the
+//                       depot in batches); warmed up at least
+//                       kFreedElsewhereWarmup times, since until that
+//                       thread's cache is full every read takes a new buffer
 //
 // Both ends use the policy being measured; they are SecureConnections over a
 // socketpair on one unthreaded Reactor, except for the two wakeups, whose
 // peer is a plain socket and a RecordProtector (so it can send an empty
 // frame, which Write never produces). Every delivery is compared with what
-// was sent; a mismatch or failure counts as an error and makes the program
-// exit with status 1.
+// was sent; a mismatch or failure counts as an error. The program exits
+// with status 1 on any error and on any allocation in a measured operation
+// (the goal is 0: tests/bench_smoke checks it).
 //
 // mean_count is allocations per operation. mean_bytes is the mean change in
 // live heap bytes per operation (the counters track live bytes, not a total
@@ -43,12 +56,15 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -62,6 +78,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
+#include "alts/aead_context_cache.h"
 #include "alts/record_protocol.h"
 #include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/heap_accounting.h"
@@ -95,11 +112,38 @@ constexpr size_t kEchoMessageSize = 256 * 1024;
 constexpr absl::Duration kStepTimeout = absl::Seconds(10);
 
 // Operation is one kind of measured operation.
-enum class Operation { kWrite1k, kRead1k, kEcho256k, kEmptyWakeup, kEmptyFrameWakeup };
+enum class Operation {
+  kWrite1k,
+  kRead1k,
+  kEcho256k,
+  kEmptyWakeup,
+  kEmptyFrameWakeup,
+  kRead1kManyConns,
+  kRead1kFreedElsewhere,
+};
 
-constexpr std::array<Operation, 5> kOperations = {
-    Operation::kWrite1k, Operation::kRead1k, Operation::kEcho256k, Operation::kEmptyWakeup,
-    Operation::kEmptyFrameWakeup};
+constexpr std::array<Operation, 7> kOperations = {
+    Operation::kWrite1k,          Operation::kRead1k,           Operation::kEcho256k,
+    Operation::kEmptyWakeup,      Operation::kEmptyFrameWakeup, Operation::kRead1kManyConns,
+    Operation::kRead1kFreedElsewhere};
+
+// kManyPairs: connection pairs of read_1k_many_conns, each with its own key:
+// more than twice the AEAD context cache's slots, so round-robin use always
+// finds a connection's context evicted.
+constexpr size_t kManyPairs = 2 * AeadContextCache::kSlots + 1;
+// kFreedElsewhereWarmup: the least warm-up of read_1k_freed_elsewhere. Until
+// the releasing thread's cache is full (BufferPoolOptions' default 32
+// buffers) and has flushed a batch to the depot, each read needs a new
+// buffer; after that, buffers cycle through the depot.
+constexpr uint64_t kFreedElsewhereWarmup = 64;
+// kReleaseTimeout: the releasing thread has this long to free a lease.
+constexpr absl::Duration kReleaseTimeout = absl::Seconds(10);
+
+// Runs returns true if `op` is measured under `policy`: a pinned
+// connection delivers from its own buffer, with no lease to hand over.
+bool Runs(Operation op, ReadBufferPolicy policy) {
+  return op != Operation::kRead1kFreedElsewhere || policy == ReadBufferPolicy::kOnDemand;
+}
 
 // OperationName returns the name used in the table and the JSON.
 const char* OperationName(Operation op) {
@@ -114,6 +158,10 @@ const char* OperationName(Operation op) {
       return "empty_wakeup";
     case Operation::kEmptyFrameWakeup:
       return "empty_frame_wakeup";
+    case Operation::kRead1kManyConns:
+      return "read_1k_many_conns";
+    case Operation::kRead1kFreedElsewhere:
+      return "read_1k_freed_elsewhere";
   }
   return "?";
 }
@@ -308,11 +356,98 @@ class ProbeHandler : public ReadyHandler {
  public:
   void OnData(absl::Span<uint8_t> data, BufferLease& lease) override { receiver_.Check(data); }
   void OnEnd(const absl::Status& status) override { end_.Ended(status); }
+  // Expect makes `message` the bytes expected from now on.
+  void Expect(absl::Span<const uint8_t> message) { receiver_.Expect(message); }
 
   const Receiver& receiver() const { return receiver_; }
   const EndWatcher& end() const { return end_; }
 
  private:
+  Receiver receiver_;
+  EndWatcher end_;
+};
+
+// ReleaseThread frees the leases handed to it on a thread of its own. The
+// hand-over allocates nothing: one slot, a mutex and a condition variable.
+class ReleaseThread {
+ public:
+  ReleaseThread() : thread_([this] { Loop(); }) {}
+  ~ReleaseThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  // Give hands `lease` over; the thread frees it soon.
+  void Give(BufferLease lease) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      slot_ = std::move(lease);
+      ++given_;
+    }
+    cv_.notify_all();
+  }
+
+  // WaitAllFreed waits until every lease given has been freed. Returns false
+  // after kReleaseTimeout.
+  bool WaitAllFreed() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoNanoseconds(kReleaseTimeout),
+                        [&] { return freed_ == given_; });
+  }
+
+  uint64_t given() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return given_;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stop_ || freed_ != given_; });
+      if (freed_ != given_) {
+        BufferLease lease = std::move(slot_);
+        lock.unlock();
+        lease.Reset();  // the release under test, on this thread
+        lock.lock();
+        ++freed_;
+        cv_.notify_all();
+        continue;
+      }
+      if (stop_) return;
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  BufferLease slot_;
+  uint64_t given_ = 0;
+  uint64_t freed_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// HandoffHandler checks what it receives and hands every read buffer's
+// lease to a ReleaseThread.
+class HandoffHandler : public ReadyHandler {
+ public:
+  explicit HandoffHandler(ReleaseThread* releaser) : releaser_(releaser) {}
+  void OnData(absl::Span<uint8_t> data, BufferLease& lease) override {
+    receiver_.Check(data);
+    if (lease) releaser_->Give(std::move(lease));
+  }
+  void OnEnd(const absl::Status& status) override { end_.Ended(status); }
+
+  Receiver& receiver() { return receiver_; }
+  const Receiver& receiver() const { return receiver_; }
+  const EndWatcher& end() const { return end_; }
+
+ private:
+  ReleaseThread* releaser_;
   Receiver receiver_;
   EndWatcher end_;
 };
@@ -358,6 +493,10 @@ class Bench {
     client_.reset();
     server_.reset();
     probe_.reset();
+    many_.clear();
+    handoff_client_.reset();
+    handoff_server_.reset();
+    releaser_.reset();
     if (raw_peer_fd_ >= 0) close(raw_peer_fd_);
     OPENSSL_cleanse(key_.data(), key_.size());
   }
@@ -377,6 +516,10 @@ class Bench {
         return EmptyWakeup(delta);
       case Operation::kEmptyFrameWakeup:
         return EmptyFrameWakeup(delta);
+      case Operation::kRead1kManyConns:
+        return Read1kManyConns(delta);
+      case Operation::kRead1kFreedElsewhere:
+        return Read1kFreedElsewhere(delta);
     }
     return absl::InvalidArgumentError("unknown operation");
   }
@@ -434,12 +577,55 @@ class Bench {
     if (!probe.ok()) return probe.status();
     probe_ = std::move(*probe);
     probe_->Start(&probe_handler_);
+
+    // read_1k_many_conns: pairs with keys of their own.
+    many_.resize(kManyPairs);
+    for (ManyPair& m : many_) {
+      m.key.resize(key_.size());
+      RAND_bytes(m.key.data(), m.key.size());
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
+      }
+      absl::StatusOr<std::unique_ptr<SecureConnection>> c = Wrap(pair[0], Side::kClient, m.key);
+      absl::StatusOr<std::unique_ptr<SecureConnection>> s = Wrap(pair[1], Side::kServer, m.key);
+      if (!c.ok()) return c.status();
+      if (!s.ok()) return s.status();
+      m.client = std::move(*c);
+      m.server = std::move(*s);
+      m.client_handler = std::make_unique<ProbeHandler>();
+      m.server_handler = std::make_unique<ProbeHandler>();
+      m.client->Start(m.client_handler.get());
+      m.server->Start(m.server_handler.get());
+    }
+
+    // read_1k_freed_elsewhere (on-demand only: a pinned connection delivers
+    // from its own buffer).
+    if (policy == ReadBufferPolicy::kOnDemand) {
+      releaser_ = std::make_unique<ReleaseThread>();
+      handoff_handler_ = std::make_unique<HandoffHandler>(releaser_.get());
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
+      }
+      absl::StatusOr<std::unique_ptr<SecureConnection>> c = Wrap(pair[0], Side::kClient);
+      absl::StatusOr<std::unique_ptr<SecureConnection>> s = Wrap(pair[1], Side::kServer);
+      if (!c.ok()) return c.status();
+      if (!s.ok()) return s.status();
+      handoff_client_ = std::move(*c);
+      handoff_server_ = std::move(*s);
+      handoff_client_->Start(&handoff_client_handler_);
+      handoff_server_->Start(handoff_handler_.get());
+    }
     return absl::OkStatus();
   }
 
   absl::StatusOr<std::unique_ptr<SecureConnection>> Wrap(int fd, Side side) {
+    return Wrap(fd, side, key_);
+  }
+
+  absl::StatusOr<std::unique_ptr<SecureConnection>> Wrap(int fd, Side side,
+                                                         absl::Span<const uint8_t> key) {
     absl::StatusOr<RecordProtector> protector =
-        RecordProtector::Create(RecordProtocol::kAes128GcmRekey, side, key_);
+        RecordProtector::Create(RecordProtocol::kAes128GcmRekey, side, key);
     if (!protector.ok()) {
       close(fd);
       return protector.status();
@@ -455,6 +641,23 @@ class Bench {
     if (client_handler_.end().ended()) s.Update(client_handler_.end().end_status());
     if (server_handler_.end().ended()) s.Update(server_handler_.end().end_status());
     if (probe_handler_.end().ended()) s.Update(probe_handler_.end().end_status());
+    for (const ManyPair& m : many_) {
+      for (const ProbeHandler* h : {m.client_handler.get(), m.server_handler.get()}) {
+        if (h->end().ended()) s.Update(h->end().end_status());
+        if (h->receiver().mismatches() > 0) {
+          s.Update(absl::DataLossError("a delivery differed from what was sent"));
+        }
+      }
+    }
+    if (handoff_handler_ != nullptr) {
+      if (handoff_handler_->end().ended()) s.Update(handoff_handler_->end().end_status());
+      if (handoff_client_handler_.end().ended()) {
+        s.Update(handoff_client_handler_.end().end_status());
+      }
+      if (handoff_handler_->receiver().mismatches() > 0) {
+        s.Update(absl::DataLossError("a delivery differed from what was sent"));
+      }
+    }
     if (client_handler_.receiver().mismatches() + server_handler_.receiver().mismatches() +
             probe_handler_.receiver().mismatches() >
         0) {
@@ -566,6 +769,71 @@ class Bench {
     return absl::OkStatus();
   }
 
+  absl::Status Read1kManyConns(HeapDelta& delta) {
+    ManyPair& m = many_[next_many_++ % many_.size()];
+    m.server_handler->Expect(small_);
+    const uint64_t inits = AeadContextCache::InitsForTesting();
+    const HeapSnapshot before = TakeHeapSnapshot();
+    absl::StatusOr<size_t> n = m.client->Write(small_);
+    absl::Status s = n.ok() ? reactor_->RunUntil(
+                                  [&] {
+                                    return m.server_handler->receiver().received() ==
+                                               small_.size() ||
+                                           !Health().ok();
+                                  },
+                                  kStepTimeout)
+                            : n.status();
+    const HeapSnapshot after = TakeHeapSnapshot();
+    delta = Diff(before, after);
+    s.Update(Health());
+    if (!s.ok()) return s;
+    if (*n != small_.size()) {
+      return absl::InternalError(absl::StrCat("Write accepted ", *n, " of ", small_.size()));
+    }
+    if (AeadContextCache::InitsForTesting() == inits) {
+      return absl::InternalError("the AEAD context cache did not miss: too few connections");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Read1kFreedElsewhere(HeapDelta& delta) {
+    if (handoff_handler_ == nullptr) return absl::FailedPreconditionError("on-demand only");
+    handoff_handler_->receiver().Expect(small_);
+    const uint64_t given = releaser_->given();
+    const HeapSnapshot before = TakeHeapSnapshot();
+    absl::StatusOr<size_t> n = handoff_client_->Write(small_);
+    absl::Status s =
+        n.ok() ? reactor_->RunUntil(
+                     [&] {
+                       return handoff_handler_->receiver().received() == small_.size() ||
+                              !Health().ok();
+                     },
+                     kStepTimeout)
+               : n.status();
+    const bool freed = releaser_->WaitAllFreed();
+    const HeapSnapshot after = TakeHeapSnapshot();
+    delta = Diff(before, after);
+    s.Update(Health());
+    if (!s.ok()) return s;
+    if (*n != small_.size()) {
+      return absl::InternalError(absl::StrCat("Write accepted ", *n, " of ", small_.size()));
+    }
+    if (!freed) return absl::DeadlineExceededError("the other thread did not free the lease");
+    if (releaser_->given() == given) {
+      return absl::InternalError("no lease was handed to the other thread");
+    }
+    return absl::OkStatus();
+  }
+
+  // ManyPair is one pair of read_1k_many_conns, with its own key.
+  struct ManyPair {
+    std::vector<uint8_t> key;
+    std::unique_ptr<ProbeHandler> client_handler;
+    std::unique_ptr<ProbeHandler> server_handler;
+    std::unique_ptr<SecureConnection> client;
+    std::unique_ptr<SecureConnection> server;
+  };
+
   const std::vector<uint8_t> small_;
   const std::vector<uint8_t> large_;
   std::vector<uint8_t> key_;
@@ -584,6 +852,13 @@ class Bench {
   // The probe's peer: a plain socket that sends frames sealed here.
   int raw_peer_fd_ = -1;
   std::optional<RecordProtector> raw_peer_;
+  std::vector<ManyPair> many_;
+  size_t next_many_ = 0;
+  std::unique_ptr<ReleaseThread> releaser_;
+  std::unique_ptr<HandoffHandler> handoff_handler_;
+  ProbeHandler handoff_client_handler_;
+  std::unique_ptr<SecureConnection> handoff_client_;
+  std::unique_ptr<SecureConnection> handoff_server_;
 };
 
 // OpStats sums the measured operations of one kind.
@@ -648,9 +923,12 @@ int Main(int argc, char** argv) {
       return 1;
     }
     for (Operation op : kOperations) {
+      if (!Runs(op, policy)) continue;
       OpStats stats;
       HeapDelta delta;
-      for (uint64_t i = 0; i < warmup && stats.errors < kMaxErrorsPerOperation; ++i) {
+      const uint64_t op_warmup =
+          op == Operation::kRead1kFreedElsewhere ? std::max(warmup, kFreedElsewhereWarmup) : warmup;
+      for (uint64_t i = 0; i < op_warmup && stats.errors < kMaxErrorsPerOperation; ++i) {
         if (absl::Status s = (*bench)->Run(op, delta); !s.ok()) stats.AddError(s);
       }
       for (uint64_t i = 0; i < iterations && stats.errors < kMaxErrorsPerOperation; ++i) {
@@ -685,9 +963,14 @@ int Main(int argc, char** argv) {
               static_cast<unsigned long long>(warmup),
               static_cast<unsigned long long>(iterations));
   table.Print(stdout);
-  std::printf("goal: 0 allocations per operation: %s\n", allocations == 0 ? "met" : "not met");
+  std::printf("goal: 0 allocations per operation: %s\n", allocations == 0 ? "met" : "NOT met");
   const std::string json_path = absl::GetFlag(FLAGS_json);
   if (!json_path.empty() && !WriteJsonResults(json, json_path, "alloc_stats")) return 1;
+  if (allocations > 0 && HeapAccountingActive()) {
+    std::fprintf(stderr, "alloc_stats: %llu allocations in measured operations\n",
+                 static_cast<unsigned long long>(allocations));
+    return 1;
+  }
   return errors == 0 ? 0 : 1;
 }
 

@@ -83,6 +83,19 @@ JsonRow& JsonRow::AddDouble(std::string_view key, double value) {
   return AddRaw(key, std::string_view(buf, r.ptr - buf));
 }
 
+JsonRow& JsonRow::AddDoubleArray(std::string_view key, const std::vector<double>& values) {
+  // Each element is formatted by AddDouble on a scratch row, then unwrapped.
+  std::string array = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    JsonRow element;
+    element.AddDouble("", values[i]);
+    const std::string text = element.ToString();  // {"":<number>}
+    absl::StrAppend(&array, i > 0 ? "," : "", text.substr(4, text.size() - 5));
+  }
+  array.push_back(']');
+  return AddRaw(key, array);
+}
+
 JsonRow& JsonRow::AddBool(std::string_view key, bool value) {
   return AddRaw(key, value ? "true" : "false");
 }

@@ -34,6 +34,8 @@ class JsonRow {
   JsonRow& AddDouble(std::string_view key, double value);
   // AddBool adds true or false.
   JsonRow& AddBool(std::string_view key, bool value);
+  // AddDoubleArray adds an array of numbers, each as AddDouble writes it.
+  JsonRow& AddDoubleArray(std::string_view key, const std::vector<double>& values);
 
   // ToString returns the object, e.g. {"name":"x","ops":12}.
   std::string ToString() const;

@@ -54,6 +54,12 @@ TEST(JsonRowTest, DoublesRoundTripAndNonFiniteIsNull) {
             "\"big\":1e+300}");
 }
 
+TEST(JsonRowTest, DoubleArraysFormatEachElementAsAddDouble) {
+  JsonRow row;
+  row.AddDoubleArray("runs", {1.5, 3.0, std::nan("")}).AddDoubleArray("none", {});
+  EXPECT_EQ(row.ToString(), "{\"runs\":[1.5,3,null],\"none\":[]}");
+}
+
 TEST(JsonRowTest, KeysAreEscaped) {
   JsonRow row;
   row.AddInt("a\"b", 1);
