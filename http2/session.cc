@@ -232,7 +232,7 @@ void Session::WriteGoaway(ErrorCode code, absl::string_view debug) {
   uint8_t p[8 + kMaxGoawayDebug];
   WriteU32(p, last_peer_stream_id_);
   WriteU32(p + 4, static_cast<uint32_t>(code));
-  memcpy(p + 8, debug.data(), debug.size());
+  if (!debug.empty()) memcpy(p + 8, debug.data(), debug.size());  // data() may be null
   WriteFrame(FrameType::kGoaway, 0, 0, absl::MakeConstSpan(p, 8 + debug.size()));
   goaway_sent_ = true;
 }
