@@ -74,6 +74,11 @@ class Decoder {
   size_t entry_count() const;
   // HeapBytes returns the heap bytes this decoder holds (its table storage).
   size_t HeapBytes() const;
+  // ShrinkToFit gives back table storage beyond what the entries need
+  // (storage grows with slack so that insertions rarely reallocate): call
+  // it when the connection goes idle. Costs one reallocation, none if
+  // already tight.
+  void ShrinkToFit() { table_.ShrinkToFit(); }
 
  private:
   // DecodeBlock is Decode but for the limit: a list over it sets

@@ -51,6 +51,16 @@ void DynamicTable::Clear() {
   entry_capacity_ = front_entry_ = end_entry_ = 0;
 }
 
+void DynamicTable::ShrinkToFit() {
+  const uint32_t count = static_cast<uint32_t>(entry_count());
+  const uint32_t content = end_byte_ - front_byte_;
+  if (count == 0) {
+    Clear();
+  } else if (count != entry_capacity_ || content != byte_capacity_) {
+    Relayout(count, content);
+  }
+}
+
 void DynamicTable::EvictTo(size_t target) {
   while (size_ > target) {
     const Entry& e = entries()[front_entry_++];

@@ -54,6 +54,10 @@ class DynamicTable {
   // `name_hash` is stored for Find (HashName(name), or 0 if Find is unused).
   void Insert(absl::string_view name, absl::string_view value, uint32_t name_hash);
 
+  // ShrinkToFit moves the entries into storage of exactly their size (or
+  // frees it if there are none), for a table about to sit idle.
+  void ShrinkToFit();
+
   // Clear removes every entry and frees the storage.
   void Clear();
 

@@ -56,6 +56,11 @@ class Encoder {
   uint32_t max_table_size() const;
   // HeapBytes returns the heap bytes this encoder holds (its table storage).
   size_t HeapBytes() const;
+  // ShrinkToFit gives back table storage beyond what the entries need
+  // (storage grows with slack so that insertions rarely reallocate): call
+  // it when the connection goes idle. Costs one reallocation, none if
+  // already tight.
+  void ShrinkToFit() { table_.ShrinkToFit(); }
 
  private:
   uint8_t* EncodeField(const HeaderField& field, uint8_t* out);

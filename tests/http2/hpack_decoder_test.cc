@@ -568,6 +568,14 @@ TEST(HpackDecoder, HeapBytesIsZeroEmptyAndFollowsTheEntries) {
     EXPECT_GE(d.HeapBytes(), needed) << i;
     EXPECT_LE(d.HeapBytes(), 2 * needed + 128 + 4 * 12) << i;
   }
+  // ShrinkToFit: exactly the bytes and records, same entries.
+  const size_t entries = d.entry_count();
+  d.ShrinkToFit();
+  EXPECT_EQ(d.HeapBytes(), d.table_size() - kEntryOverhead * entries + 12 * entries);
+  EXPECT_EQ(d.entry_count(), entries);
+  HeaderList newest;
+  ASSERT_TRUE(DecodeHex(d, "be", &newest).ok());
+  EXPECT_EQ(newest, (HeaderList{{"x-h99", std::string(49, 'v')}}));
   const size_t full = d.HeapBytes();
   d.SetMaxTableSize(256);
   EXPECT_LT(d.HeapBytes(), full);

@@ -195,6 +195,9 @@ TEST(HpackEncoder, HeapBytesIsZeroWithEmptyTableAndFollowsIt) {
   EXPECT_EQ(e.HeapBytes(), 0u);
   EncodeList(e, std::vector<HeaderField>{{"x-a", "1"}});
   EXPECT_GT(e.HeapBytes(), 0u);
+  e.ShrinkToFit();
+  EXPECT_EQ(e.HeapBytes(), 3u + 1u + 12u);
+  EXPECT_EQ(Hex(EncodeList(e, std::vector<HeaderField>{{"x-a", "1"}})), "be");
   e.SetPeerMaxTableSize(0);
   EXPECT_EQ(e.HeapBytes(), 0u);
 }

@@ -71,6 +71,27 @@ TEST(SessionFloodTest, TokensRefillButNeverAboveTheBurst) {
   EXPECT_FALSE(open_and_reset().ok());
 }
 
+TEST(SessionFloodTest, ResetsThePeerProvokesCountAsRapidResets) {
+  // "MadeYouReset" (CVE-2025-8671): a client that makes us reset each
+  // stream it opens (here with a zero WINDOW_UPDATE) frees its concurrency
+  // slot as fast as a RST_STREAM of its own would, while the handler has
+  // started work on it. Our stream errors on its streams use the same
+  // budget, even with our output drained.
+  SessionOptions o = TestOptions();
+  o.peer_reset_burst = 10;
+  o.peer_resets_per_second = 5;
+  Server s(o);
+  uint32_t id = 1;
+  absl::Status st;
+  for (int i = 0; i < 20 && st.ok(); ++i, id += 2) {
+    st = s.Feed(absl::StrCat(Request(id, false), WindowUpdateFrame(id, 0)));
+    if (st.ok()) EXPECT_EQ(s.Out(), absl::StrCat("RST_STREAM(", id, ",PROTOCOL_ERROR)"));
+    s.session->OnOutputDrained();
+  }
+  EXPECT_TRUE(IsConnectionError(s, st, ErrorCode::kEnhanceYourCalm, id - 2));
+  EXPECT_EQ(id, 1u + 2 * 11);  // the eleventh provoked reset is one too many
+}
+
 TEST(SessionFloodTest, ClientResetsOfItsOwnStreamsAreNotRateLimited) {
   // The rule bounds what a peer makes us do; a client session resetting its
   // own streams, or a server resetting the client's, is not limited.
