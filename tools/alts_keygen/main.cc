@@ -8,6 +8,7 @@
 //       [--days N] [--not-before UNIX_SECONDS]
 //   alts_keygen print FILE
 //   alts_keygen verify --roots ROOTS --chain CHAIN
+//   alts_keygen --version
 //
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <openssl/curve25519.h>
@@ -28,6 +29,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "alts_ondemand/version.h"
 #include "handshaker/certificate.h"
 #include "handshaker/certificate_verifier.h"
 #include "handshaker/credential_file.h"
@@ -59,7 +61,8 @@ constexpr char kUsage[] =
     "      [--days N] [--not-before UNIX_SECONDS]\n"
     "      writes PREFIX.key (X25519 private key, 0600) and PREFIX.chain\n"
     "  alts_keygen print FILE\n"
-    "  alts_keygen verify --roots ROOTS --chain CHAIN\n";
+    "  alts_keygen verify --roots ROOTS --chain CHAIN\n"
+    "  alts_keygen --version\n";
 
 // Flags is a parsed command line: --name value or --name=value; some flags
 // may repeat.
@@ -329,6 +332,10 @@ int Main(int argc, char** argv) {
   if (command == "issue-leaf") return Issue(args, /*leaf=*/true);
   if (command == "print") return Print(args);
   if (command == "verify") return Verify(args);
+  if (command == "--version") {
+    std::cout << "alts_keygen " << kVersion << "\n";
+    return kExitOk;
+  }
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return kExitOk;

@@ -7,6 +7,7 @@
 //               [--protocol ALTSRP_GCM_AES128_REKEY|ALTSRP_GCM_AES128]
 //               [--mode echo|check] [--bytes N] [--chunk N]
 //               [--frame-size N] [--seed S]
+//   record_peer --version     prints "record_peer <version>"
 //
 // --listen is the server side of the record protocol, --connect the client.
 // echo: sends back, frame by frame, every plaintext byte received until the
@@ -53,6 +54,7 @@
 #include "absl/types/span.h"
 #include "alts/record_protector.h"
 #include "alts/record_protocol.h"
+#include "alts_ondemand/version.h"
 #include "frame/frame_format.h"
 #include "openssl/mem.h"
 
@@ -884,6 +886,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (absl::string_view(argv[i]) == "--help") {
       std::fputs(alts::kUsage, stdout);
+      return 0;
+    }
+    if (absl::string_view(argv[i]) == "--version") {
+      std::printf("record_peer %s\n", alts::kVersion);
       return 0;
     }
   }
