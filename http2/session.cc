@@ -326,9 +326,17 @@ absl::Status Session::StreamError(uint32_t id, ErrorCode code) {
   // Counted before writing, so no more than the limit is ever queued.
   absl::Status st = ReplyControlFrame();
   if (!st.ok()) return st;
+  Stream* s = Find(id);
+  // Resetting a stream the peer opened frees its slot as the peer's own
+  // RST_STREAM would, so a peer that provokes resets ("MadeYouReset",
+  // CVE-2025-8671) spends the same budget as one that sends them.
+  if (s != nullptr && role_ == Role::kServer && PeerInitiated(id)) {
+    st = CheckPeerReset();
+    if (!st.ok()) return st;
+  }
   WriteRstStream(id, code);
   RememberReset(id);
-  if (Stream* s = Find(id)) CloseStream(s, code, CloseCause::kResetByUs);
+  if (s != nullptr) CloseStream(s, code, CloseCause::kResetByUs);
   return absl::OkStatus();
 }
 

@@ -85,7 +85,9 @@ TEST(SessionFloodTest, ResetsThePeerProvokesCountAsRapidResets) {
   absl::Status st;
   for (int i = 0; i < 20 && st.ok(); ++i, id += 2) {
     st = s.Feed(absl::StrCat(Request(id, false), WindowUpdateFrame(id, 0)));
-    if (st.ok()) EXPECT_EQ(s.Out(), absl::StrCat("RST_STREAM(", id, ",PROTOCOL_ERROR)"));
+    if (st.ok()) {
+      EXPECT_EQ(s.Out(), absl::StrCat("RST_STREAM(", id, ",PROTOCOL_ERROR)"));
+    }
     s.session->OnOutputDrained();
   }
   EXPECT_TRUE(IsConnectionError(s, st, ErrorCode::kEnhanceYourCalm, id - 2));
