@@ -284,6 +284,9 @@ class Session {
   bool goaway_received() const { return goaway_received_; }
   // open_streams returns the streams open now (both directions' initiators).
   uint32_t open_streams() const { return open_streams_; }
+  // stream_ids_exhausted returns true once this side can open no more
+  // streams (a client then uses a new connection).
+  bool stream_ids_exhausted() const { return next_stream_id_ > kMaxStreamId; }
   // last_peer_stream_id returns the highest stream id the peer opened.
   uint32_t last_peer_stream_id() const { return last_peer_stream_id_; }
   const Settings& peer_settings() const { return peer_; }
