@@ -7,6 +7,7 @@
 #include <utility>
 
 #include <openssl/aead.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/mem.h>
 #include <openssl/sha.h>
@@ -81,13 +82,11 @@ void MaskNonce(absl::Span<const uint8_t> counter, absl::Span<const uint8_t> mask
   for (size_t i = 0; i < kNonceSize; ++i) nonce[i] = counter[i] ^ mask[i];
 }
 
-absl::Status SealCore(absl::Span<const uint8_t> key, const Nonce& nonce,
+absl::Status SealCore(const EVP_AEAD_CTX* ctx, const Nonce& nonce,
                       absl::Span<const uint8_t> aad, absl::Span<const uint8_t> in,
                       absl::Span<uint8_t> out, absl::Span<uint8_t> tag) {
-  absl::StatusOr<const EVP_AEAD_CTX*> ctx = AeadContextCache::Get(key);
-  if (!ctx.ok()) return ctx.status();
   size_t tag_len = 0;
-  if (!EVP_AEAD_CTX_seal_scatter(*ctx, out.data(), tag.data(), &tag_len, tag.size(),
+  if (!EVP_AEAD_CTX_seal_scatter(ctx, out.data(), tag.data(), &tag_len, tag.size(),
                                  nonce.data(), nonce.size(), in.data(), in.size(),
                                  /*extra_in=*/nullptr, /*extra_in_len=*/0, aad.data(),
                                  aad.size()) ||
@@ -100,12 +99,10 @@ absl::Status SealCore(absl::Span<const uint8_t> key, const Nonce& nonce,
 
 // OpenCore decrypts `in` into `out` (same size; equal or disjoint) and
 // returns true if the tag verified; on false `out` is wiped.
-absl::StatusOr<bool> OpenCore(absl::Span<const uint8_t> key, const Nonce& nonce,
-                              absl::Span<const uint8_t> aad, absl::Span<const uint8_t> in,
-                              absl::Span<uint8_t> out, absl::Span<const uint8_t> tag) {
-  absl::StatusOr<const EVP_AEAD_CTX*> ctx = AeadContextCache::Get(key);
-  if (!ctx.ok()) return ctx.status();
-  if (!EVP_AEAD_CTX_open_gather(*ctx, out.data(), nonce.data(), nonce.size(), in.data(),
+bool OpenCore(const EVP_AEAD_CTX* ctx, const Nonce& nonce, absl::Span<const uint8_t> aad,
+              absl::Span<const uint8_t> in, absl::Span<uint8_t> out,
+              absl::Span<const uint8_t> tag) {
+  if (!EVP_AEAD_CTX_open_gather(ctx, out.data(), nonce.data(), nonce.size(), in.data(),
                                 in.size(), tag.data(), tag.size(), aad.data(), aad.size())) {
     ERR_clear_error();
     // BoringSSL zeroes the output on failure; wipe regardless, since
@@ -152,6 +149,51 @@ absl::Status ExplicitNonceInputs(RecordProtocol protocol, absl::Span<const uint8
 
 }  // namespace
 
+// PinnedContext holds an initialised context (valid) for `key`. Zeroed
+// memory is a valid empty one (EVP_AEAD_CTX_cleanup is a no-op on it).
+struct RecordCrypter::PinnedContext {
+  EVP_AEAD_CTX ctx;
+  uint8_t key[kAeadKeySize];
+  bool valid;
+};
+
+void RecordCrypter::PinnedContextDeleter::operator()(PinnedContext* p) const {
+  if (p->valid) EVP_AEAD_CTX_cleanup(&p->ctx);
+  // The context holds the expanded AES key schedule and GHASH key.
+  OPENSSL_cleanse(p, sizeof(*p));
+  delete p;
+}
+
+absl::Status RecordCrypter::PinAeadContext() {
+  if (!owns_key_) return absl::FailedPreconditionError("record crypter was moved from");
+  if (pinned_ != nullptr) return absl::OkStatus();
+  pinned_.reset(new PinnedContext{});
+  // The cache's copy for this thread is no longer needed.
+  if (protocol_ == RecordProtocol::kAes128Gcm) {
+    AeadContextCache::Forget(absl::MakeConstSpan(key_).first(kAeadKeySize));
+  } else if (epoch_valid_) {
+    AeadContextCache::Forget(epoch_key_);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const EVP_AEAD_CTX*> RecordCrypter::ContextFor(absl::Span<const uint8_t> key) {
+  if (pinned_ == nullptr) return AeadContextCache::Get(key);
+  PinnedContext& p = *pinned_;
+  if (p.valid && CRYPTO_memcmp(p.key, key.data(), kAeadKeySize) == 0) return &p.ctx;
+  if (p.valid) EVP_AEAD_CTX_cleanup(&p.ctx);
+  p.valid = false;
+  if (!EVP_AEAD_CTX_init(&p.ctx, EVP_aead_aes_128_gcm(), key.data(), key.size(),
+                         EVP_AEAD_DEFAULT_TAG_LENGTH, nullptr)) {
+    ERR_clear_error();
+    OPENSSL_cleanse(&p, sizeof(p));
+    return absl::InternalError("EVP_AEAD_CTX_init refused an AES-128-GCM key");
+  }
+  for (size_t i = 0; i < kAeadKeySize; ++i) p.key[i] = key[i];
+  p.valid = true;
+  return &p.ctx;
+}
+
 absl::StatusOr<RecordCrypter> RecordCrypter::Create(RecordProtocol protocol,
                                                     absl::Span<const uint8_t> key_data,
                                                     bool server_sent) {
@@ -180,6 +222,7 @@ RecordCrypter::RecordCrypter(RecordCrypter&& other) noexcept
       epoch_derivations_(other.epoch_derivations_),
       epoch_valid_(other.epoch_valid_),
       owns_key_(other.owns_key_),
+      pinned_(std::move(other.pinned_)),
       failure_(std::move(other.failure_)) {
   // The moved-from crypter keeps no key and refuses to work; this thread's
   // cached context now belongs to the new owner, so it is not forgotten.
@@ -201,6 +244,7 @@ RecordCrypter& RecordCrypter::operator=(RecordCrypter&& other) noexcept {
   epoch_derivations_ = other.epoch_derivations_;
   epoch_valid_ = other.epoch_valid_;
   owns_key_ = other.owns_key_;
+  pinned_ = std::move(other.pinned_);
   failure_ = std::move(other.failure_);
   OPENSSL_cleanse(other.key_.data(), other.key_.size());
   OPENSSL_cleanse(other.epoch_key_.data(), other.epoch_key_.size());
@@ -215,6 +259,7 @@ RecordCrypter::~RecordCrypter() { Wipe(); }
 void RecordCrypter::Wipe() {
   // A moved-from crypter holds no key (and its old key now belongs to another
   // crypter), so only a crypter that still owns its key forgets it.
+  pinned_.reset();
   if (owns_key_) {
     if (protocol_ == RecordProtocol::kAes128Gcm) {
       AeadContextCache::Forget(absl::MakeConstSpan(key_).first(kAeadKeySize));
@@ -255,7 +300,7 @@ absl::Span<const uint8_t> RecordCrypter::PrepareNonceAndKey(Nonce& nonce) {
   for (size_t i = kKdfCounterSize; i-- > 0;) epoch = (epoch << 8) | counter[kKdfCounterOffset + i];
   if (!epoch_valid_ || epoch != epoch_) {
     // The old epoch's key is no longer needed by this direction.
-    if (epoch_valid_) AeadContextCache::Forget(epoch_key_);
+    if (epoch_valid_ && pinned_ == nullptr) AeadContextCache::Forget(epoch_key_);
     HmacSha256Kdf(absl::MakeConstSpan(key_).first(kKdfKeySize), counter, epoch_key_.data());
     epoch_ = epoch;
     epoch_valid_ = true;
@@ -274,8 +319,8 @@ absl::Status RecordCrypter::Seal(absl::Span<const uint8_t> in, absl::Span<uint8_
     return absl::InvalidArgumentError("seal: output must match input size, tag 16 bytes");
   }
   Nonce nonce;
-  const absl::Span<const uint8_t> key = PrepareNonceAndKey(nonce);
-  absl::Status status = SealCore(key, nonce, {}, in, out, tag);
+  absl::StatusOr<const EVP_AEAD_CTX*> ctx = ContextFor(PrepareNonceAndKey(nonce));
+  absl::Status status = ctx.ok() ? SealCore(*ctx, nonce, {}, in, out, tag) : ctx.status();
   OPENSSL_cleanse(nonce.data(), nonce.size());
   if (!status.ok()) {
     failure_ = status;
@@ -302,14 +347,14 @@ absl::Status RecordCrypter::Open(absl::Span<const uint8_t> in, absl::Span<uint8_
         "ciphertext, the same memory or apart");
   }
   Nonce nonce;
-  const absl::Span<const uint8_t> key = PrepareNonceAndKey(nonce);
-  absl::StatusOr<bool> verified = OpenCore(key, nonce, {}, in, out, tag);
+  absl::StatusOr<const EVP_AEAD_CTX*> ctx = ContextFor(PrepareNonceAndKey(nonce));
+  const bool verified = ctx.ok() && OpenCore(*ctx, nonce, {}, in, out, tag);
   OPENSSL_cleanse(nonce.data(), nonce.size());
-  if (!verified.ok()) {
-    failure_ = verified.status();
+  if (!ctx.ok()) {
+    failure_ = ctx.status();
     return failure_;
   }
-  if (!*verified) {
+  if (!verified) {
     failure_ = DataLoss();
     return failure_;
   }
@@ -330,7 +375,8 @@ absl::Status RecordCrypter::SealWithNonce(RecordProtocol protocol,
   Nonce gcm_nonce;
   absl::Status status = ExplicitNonceInputs(protocol, key_data, nonce, tag.size(), key, gcm_nonce);
   if (status.ok()) {
-    status = SealCore(absl::MakeConstSpan(key), gcm_nonce, aad, in, out, tag);
+    absl::StatusOr<const EVP_AEAD_CTX*> ctx = AeadContextCache::Get(absl::MakeConstSpan(key));
+    status = ctx.ok() ? SealCore(*ctx, gcm_nonce, aad, in, out, tag) : ctx.status();
     AeadContextCache::Forget(absl::MakeConstSpan(key));
   }
   OPENSSL_cleanse(key, sizeof(key));
@@ -347,14 +393,13 @@ absl::Status RecordCrypter::OpenWithNonce(RecordProtocol protocol,
   Nonce gcm_nonce;
   absl::Status status = ExplicitNonceInputs(protocol, key_data, nonce, tag.size(), key, gcm_nonce);
   if (status.ok()) {
-    absl::StatusOr<bool> verified =
-        OpenCore(absl::MakeConstSpan(key), gcm_nonce, aad, in_out, in_out, tag);
-    AeadContextCache::Forget(absl::MakeConstSpan(key));
-    if (!verified.ok()) {
-      status = verified.status();
-    } else if (!*verified) {
+    absl::StatusOr<const EVP_AEAD_CTX*> ctx = AeadContextCache::Get(absl::MakeConstSpan(key));
+    if (!ctx.ok()) {
+      status = ctx.status();
+    } else if (!OpenCore(*ctx, gcm_nonce, aad, in_out, in_out, tag)) {
       status = absl::DataLossError("AEAD tag did not verify");
     }
+    AeadContextCache::Forget(absl::MakeConstSpan(key));
   }
   OPENSSL_cleanse(key, sizeof(key));
   return status;

@@ -4,6 +4,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+
+#include <openssl/aead.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -70,6 +73,17 @@ class RecordCrypter {
   absl::Status Open(absl::Span<const uint8_t> in, absl::Span<uint8_t> out,
                     absl::Span<const uint8_t> tag);
 
+  // PinAeadContext gives this crypter an AEAD context of its own (~600
+  // bytes, allocated here once), used for every later Seal and Open instead
+  // of one borrowed from the thread's AeadContextCache: the classic design,
+  // for connections that are never idle or for comparing against it. A
+  // REKEY crypter re-keys its context once per epoch. Idempotent. Returns
+  // kFailedPrecondition on a moved-from crypter.
+  absl::Status PinAeadContext();
+
+  // aead_context_pinned reports whether PinAeadContext was called.
+  bool aead_context_pinned() const { return pinned_ != nullptr; }
+
   // status returns OK or the sticky error.
   absl::Status status() const;
 
@@ -125,8 +139,18 @@ class RecordCrypter {
   // Computes the GCM nonce for the current counter into `nonce` and returns
   // the AEAD key to use, deriving a new REKEY epoch key if the epoch changed.
   absl::Span<const uint8_t> PrepareNonceAndKey(std::array<uint8_t, 12>& nonce);
-  // Wipes all key bytes and drops this thread's cached context for them.
+  // Wipes all key bytes and drops this thread's cached context for them
+  // (or the pinned context).
   void Wipe();
+  // Returns the context for `key`: the pinned one (re-keyed if `key`
+  // changed) or one from the thread's cache.
+  absl::StatusOr<const EVP_AEAD_CTX*> ContextFor(absl::Span<const uint8_t> key);
+
+  // PinnedContext is a context owned by this crypter and the key it holds.
+  struct PinnedContext;
+  struct PinnedContextDeleter {
+    void operator()(PinnedContext* p) const;
+  };
 
   RecordProtocol protocol_;
   NonceCounter counter_;
@@ -140,6 +164,8 @@ class RecordCrypter {
   bool epoch_valid_ = false;
   // False once the key was wiped or moved to another crypter.
   bool owns_key_ = true;
+  // Set by PinAeadContext.
+  std::unique_ptr<PinnedContext, PinnedContextDeleter> pinned_;
   // Sticky failure, kept whole so later calls return the first error's
   // message too; OK while the direction works.
   absl::Status failure_;

@@ -162,6 +162,11 @@ absl::StatusOr<OpenResult> RecordProtector::OpenNextInto(absl::Span<const uint8_
   return result;
 }
 
+absl::Status RecordProtector::PinAeadContexts() {
+  if (absl::Status s = seal_.PinAeadContext(); !s.ok()) return s;
+  return open_.PinAeadContext();
+}
+
 absl::Status RecordProtector::EndOfStream(absl::Span<const uint8_t> unconsumed) {
   if (!open_.ok()) return open_.status();
   absl::Status status = CheckEndOfStream(unconsumed);

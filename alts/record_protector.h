@@ -126,6 +126,14 @@ class RecordProtector {
   // kFailedPrecondition if `unconsumed` still holds a whole frame.
   absl::Status EndOfStream(absl::Span<const uint8_t> unconsumed);
 
+  // PinAeadContexts gives each direction an AEAD context of its own (see
+  // RecordCrypter::PinAeadContext): about 1.2 KiB held for the protector's
+  // life, allocated here once, and no context set-up per call however many
+  // other connections share the thread. Without it (the default) contexts
+  // are borrowed from the thread's AeadContextCache and an idle protector
+  // holds none. Returns kFailedPrecondition on a moved-from protector.
+  absl::Status PinAeadContexts();
+
   // seal_status / open_status return the sticky state of each direction.
   absl::Status seal_status() const { return seal_.status(); }
   absl::Status open_status() const { return open_.status(); }

@@ -140,6 +140,19 @@ TEST_P(RecordAllocTest, NoAllocationPerFrameWhenSealingOrOpening) {
   std::vector<uint8_t> frame(kMaxFrame);
   std::vector<uint8_t> frame_copy(kMaxFrame);
 
+  // One more pair with pinned contexts: pinning allocates once, here, and
+  // never per frame.
+  connections.push_back(Connect(GetParam(), kMaxFrame, kConnections));
+  for (RecordProtector* p : {&connections.back().client, &connections.back().server,
+                             &connections.back().server_into}) {
+    ASSERT_TRUE(p->PinAeadContexts().ok());
+  }
+  for (RecordProtector* p : {&connections.back().client, &connections.back().server,
+                             &connections.back().server_into}) {
+    p->seal_crypter_for_testing().counter_for_testing().SetLowForTesting(0xFFF0);
+    p->open_crypter_for_testing().counter_for_testing().SetLowForTesting(0xFFF0);
+  }
+
   // Warm up: the first use on this thread sets up its thread-local cache.
   {
     Connection& c = connections[0];

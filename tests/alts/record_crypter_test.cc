@@ -448,6 +448,65 @@ TEST(RecordCrypterRekeyTest, BothDirectionsShareEachEpochKey) {
   EXPECT_EQ(AeadContextCache::InitsForTesting(), inits);
 }
 
+TEST_P(RecordCrypterTest, PinnedContextsWorkWithoutTheCache) {
+  Pair p = MakePair(GetParam(), false);
+  ASSERT_TRUE(p.sender.PinAeadContext().ok());
+  ASSERT_TRUE(p.sender.PinAeadContext().ok());  // idempotent
+  EXPECT_TRUE(p.sender.aead_context_pinned());
+  EXPECT_FALSE(p.receiver.aead_context_pinned());
+  ASSERT_TRUE(p.receiver.PinAeadContext().ok());
+  AeadContextCache::Flush();
+  const uint64_t inits = AeadContextCache::InitsForTesting();
+  const uint64_t live = AeadContextCache::LiveContextsForTesting();
+  for (int i = 0; i < 100; ++i) {
+    std::vector<uint8_t> buf = Text("pinned and sealed");
+    std::array<uint8_t, 16> tag{};
+    ASSERT_TRUE(p.sender.Seal(buf, absl::MakeSpan(buf), absl::MakeSpan(tag)).ok()) << i;
+    std::vector<uint8_t> out(buf.size());
+    ASSERT_TRUE(p.receiver.Open(buf, absl::MakeSpan(out), tag).ok()) << i;
+    EXPECT_EQ(out, Text("pinned and sealed"));
+  }
+  // Nothing was borrowed from this thread's cache.
+  EXPECT_EQ(AeadContextCache::InitsForTesting(), inits);
+  EXPECT_EQ(AeadContextCache::LiveContextsForTesting(), live);
+  // A pinned crypter still rejects a forged frame.
+  std::vector<uint8_t> buf = Text("forged");
+  std::array<uint8_t, 16> tag{};
+  ASSERT_TRUE(p.sender.Seal(buf, absl::MakeSpan(buf), absl::MakeSpan(tag)).ok());
+  buf[0] ^= 1;
+  EXPECT_EQ(p.receiver.Open(absl::MakeSpan(buf), tag).code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_P(RecordCrypterTest, PinnedAndCachedEndsInteroperateAndMovesKeepThePin) {
+  Pair p = MakePair(GetParam(), true);
+  ASSERT_TRUE(p.sender.PinAeadContext().ok());
+  RecordCrypter moved = std::move(p.sender);
+  EXPECT_TRUE(moved.aead_context_pinned());
+  EXPECT_FALSE(p.sender.aead_context_pinned());
+  EXPECT_EQ(p.sender.PinAeadContext().code(), absl::StatusCode::kFailedPrecondition);
+  std::vector<uint8_t> buf = Text("pinned to cached");
+  std::array<uint8_t, 16> tag{};
+  ASSERT_TRUE(moved.Seal(buf, absl::MakeSpan(buf), absl::MakeSpan(tag)).ok());
+  ASSERT_TRUE(p.receiver.Open(absl::MakeSpan(buf), tag).ok());  // not pinned
+  EXPECT_EQ(buf, Text("pinned to cached"));
+}
+
+TEST(RecordCrypterRekeyTest, PinnedContextReKeysOncePerEpoch) {
+  Pair p = MakePair(RecordProtocol::kAes128GcmRekey, true);
+  ASSERT_TRUE(p.sender.PinAeadContext().ok());
+  std::array<uint8_t, 16> tag{};
+  std::array<uint8_t, 64> buf{};
+  p.sender.counter_for_testing().SetLowForTesting(0xFFFE);
+  p.receiver.counter_for_testing().SetLowForTesting(0xFFFE);
+  for (int i = 0; i < 4; ++i) {
+    std::array<uint8_t, 64> sealed = buf;
+    ASSERT_TRUE(p.sender.Seal(sealed, absl::MakeSpan(sealed), absl::MakeSpan(tag)).ok()) << i;
+    ASSERT_TRUE(p.receiver.Open(absl::MakeSpan(sealed), tag).ok()) << i;
+    EXPECT_EQ(sealed, buf);
+  }
+  EXPECT_EQ(p.sender.epoch_derivations_for_testing(), 2u);
+}
+
 INSTANTIATE_TEST_SUITE_P(BothProtocols, RecordCrypterTest,
                          ::testing::Values(RecordProtocol::kAes128Gcm,
                                            RecordProtocol::kAes128GcmRekey),
