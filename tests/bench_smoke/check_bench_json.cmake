@@ -1,6 +1,6 @@
 # check_bench_json.cmake: runs one whole-system benchmark program with tiny
 # sizes and checks its JSON results. Usage:
-#   cmake -DPROGRAM=<path> -DKIND=throughput|alloc_stats|handshake_bench|stress|idle_memory
+#   cmake -DPROGRAM=<path> -DKIND=throughput|alloc_stats|handshake_bench|stress|idle_memory|many_active
 #         -DJSON=<out path> -P check_bench_json.cmake
 # Fails (FATAL_ERROR) if the program exits non-zero (each does when a
 # transfer, handshake or echo failed), the JSON does not parse, a row is
@@ -149,6 +149,19 @@ elseif(KIND STREQUAL "idle_memory_kernel")
   set(_int_checks "kernel_sockbuf_bytes_per_endpoint:EQUAL:0")
   set(_row_checks
       "on_demand/1000:kernel_bytes_per_endpoint:GREATER:on_demand/1000.heap_bytes_per_endpoint")
+elseif(KIND STREQUAL "many_active")
+  # 64 connections (more than the AEAD context cache has slots), 0.2 s per
+  # mode: every mode delivers messages with no error; the pinned mode never
+  # sets up an AEAD context while the on-demand one re-keys.
+  set(_args --conns=64 --seconds=0.2 --warmup_s=0.05 --rounds=1)
+  set(_key_fields mode)
+  set(_string_fields mode)
+  set(_number_fields conns messages_per_s cpu_us_per_message runs errors)
+  set(_expected_rows on_demand pinned tls13_boringssl)
+  set(_int_checks "conns:EQUAL:64" "runs:EQUAL:1")
+  set(_positive_fields messages_per_s cpu_us_per_message)
+  set(_row_checks "pinned:aead_inits_per_message:EQUAL:0"
+                  "on_demand:aead_inits_per_message:GREATER:0")
 else()
   message(FATAL_ERROR "check_bench_json: unknown KIND '${KIND}'")
 endif()
