@@ -1,6 +1,7 @@
 #include "rpc/wire.h"
 
 #include <array>
+#include <cmath>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -105,7 +106,7 @@ std::string PercentDecode(absl::string_view encoded) {
 
 std::string EncodeTimeout(absl::Duration timeout) {
   if (timeout <= absl::ZeroDuration()) return "1n";
-  constexpr int64_t kMax = 99999999;  // 8 digits
+  constexpr double kMax = 99999999;  // 8 digits
   struct Unit {
     absl::Duration d;
     char c;
@@ -117,13 +118,11 @@ std::string EncodeTimeout(absl::Duration timeout) {
                                               {absl::Minutes(1), 'M'},
                                               {absl::Hours(1), 'H'}}};
   for (const Unit& u : kUnits) {
-    const int64_t whole = absl::IDivDuration(timeout, u.d, &timeout);
-    const bool rest = timeout > absl::ZeroDuration();
-    timeout += whole * u.d;  // restore
-    const int64_t value = whole + (rest ? 1 : 0);
-    if (value <= kMax) return absl::StrCat(value, std::string(1, u.c));
+    // Rounded up, so the peer never sees a shorter deadline than ours.
+    const double value = std::ceil(absl::FDivDuration(timeout, u.d));
+    if (value <= kMax) return absl::StrCat(static_cast<int64_t>(value), std::string(1, u.c));
   }
-  return absl::StrCat(kMax, "H");
+  return "99999999H";
 }
 
 std::optional<absl::Duration> ParseTimeout(absl::string_view value) {
