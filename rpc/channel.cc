@@ -199,7 +199,7 @@ class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
   size_t LeasedOnReactor() const;
 
   std::atomic<uint64_t> connects_attempted_{0}, connects_succeeded_{0}, calls_started_{0},
-      calls_retried_{0};
+      calls_retried_{0}, keepalive_pings_{0};
   absl::Duration keepalive_time_ = absl::InfiniteDuration();
 
  private:
@@ -725,6 +725,7 @@ void ClientConnection::OnTimer(absl::Time now) {
     awaiting_ping_ack_ = true;
     ping_ack_deadline_ = now + channel_->options().keepalive_timeout;
     session().Ping(static_cast<uint64_t>(absl::ToUnixNanos(now)));
+    channel_->keepalive_pings_.fetch_add(1, std::memory_order_relaxed);
   }
   const absl::Duration idle = channel_->options().idle_timeout;
   if (live_calls_ == 0 && idle != absl::InfiniteDuration() && !draining_ &&
@@ -1083,6 +1084,7 @@ ChannelStats Channel::stats() const {
   s.connects_succeeded = impl_->connects_succeeded_.load(std::memory_order_relaxed);
   s.calls_started = impl_->calls_started_.load(std::memory_order_relaxed);
   s.calls_retried = impl_->calls_retried_.load(std::memory_order_relaxed);
+  s.keepalive_pings = impl_->keepalive_pings_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -133,6 +133,7 @@ struct ChannelStats {
   uint64_t connects_succeeded = 0;
   uint64_t calls_started = 0;
   uint64_t calls_retried = 0;  // moved to a new connection after REFUSED/GOAWAY
+  uint64_t keepalive_pings = 0;  // keepalive PINGs sent
 };
 
 // Channel is a client's handle on one target ("HOST:PORT" or "unix:PATH").
