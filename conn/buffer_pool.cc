@@ -299,6 +299,7 @@ BufferPool::~BufferPool() {
 
 int64_t BufferPool::NowNs() const {
   if (idle_ns_ == 0) return 0;
+  if (options_.clock != nullptr) return options_.clock->NowNs();
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();

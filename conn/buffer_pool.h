@@ -60,6 +60,17 @@ inline constexpr size_t kMaxThreadCacheBuffers = 1024;
 // in-place decryption never shares a line with another buffer.
 inline constexpr size_t kPoolBufferAlignment = 64;
 
+// BufferPoolClock tells a pool the time for its idle-trim policy
+// (BufferPoolOptions::idle_trim_after), so tests can move time by hand
+// instead of sleeping. NowNs must never go backwards and must be safe to
+// call from any thread.
+class BufferPoolClock {
+ public:
+  virtual ~BufferPoolClock() = default;
+  // NowNs returns the current time in nanoseconds from any fixed epoch.
+  virtual int64_t NowNs() const = 0;
+};
+
 // BufferPoolOptions configures a BufferPool; BufferPool::Create validates it.
 struct BufferPoolOptions {
   // Size of every buffer in bytes, in [1, kMaxPoolBufferSize].
@@ -77,6 +88,9 @@ struct BufferPoolOptions {
   // Optional shrinking policy: buffers unused for this long are freed (see
   // BufferPool::MaybeTrimIdle). InfiniteDuration() keeps buffers forever.
   absl::Duration idle_trim_after = absl::InfiniteDuration();
+  // Optional clock for idle_trim_after; nullptr means the steady clock. It
+  // must outlive the pool.
+  const BufferPoolClock* clock = nullptr;
 };
 
 // BufferPoolStats is a snapshot of a pool's counters. Counts kept by other

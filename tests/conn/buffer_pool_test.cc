@@ -1,12 +1,17 @@
 // alts-test-labels: threads
 #include "conn/buffer_pool.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -725,6 +730,25 @@ class BlockingCallbackWaiter final : public BufferWaiter {
   Event proceed_;
 };
 
+// WaitUntilThreadSleeps returns true once thread `tid` of this process is
+// blocked (state S in /proc/self/task/<tid>/stat), false after `timeout`.
+bool WaitUntilThreadSleeps(pid_t tid, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  while (absl::Now() < deadline) {
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) return false;
+    char buf[512] = {};
+    const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    // "tid (comm) S ...": the state follows the last ')'.
+    const char* close = std::strrchr(buf, ')');
+    if (n > 0 && close != nullptr && close[1] == ' ' && close[2] == 'S') return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
 TEST(BufferPoolWait, CancelWaitWaitsForCallbackInFlight) {
   auto pool = BudgetPool(1);
   BufferLease held = pool->TryAcquire();
@@ -733,11 +757,16 @@ TEST(BufferPoolWait, CancelWaitWaitsForCallbackInFlight) {
   std::thread releaser([&] { held.Reset(); });
   w.entered_.Wait();
   std::atomic<bool> cancel_returned{false};
+  std::atomic<pid_t> canceller_tid{0};
   std::thread canceller([&] {
+    canceller_tid = static_cast<pid_t>(syscall(SYS_gettid));
     pool->CancelWait(&w);
     cancel_returned = true;
   });
-  absl::SleepFor(absl::Milliseconds(50));
+  // Wait until the canceller is asleep: the only place it can block is
+  // inside CancelWait, waiting for the callback in flight.
+  while (canceller_tid.load() == 0) std::this_thread::yield();
+  ASSERT_TRUE(WaitUntilThreadSleeps(canceller_tid.load(), absl::Seconds(30)));
   EXPECT_FALSE(cancel_returned.load());
   w.proceed_.Notify();
   canceller.join();
@@ -788,7 +817,9 @@ TEST(BufferPoolWait, AcquireBlockingWakesOnRelease) {
   BufferLease held = pool->TryAcquire();
   uint8_t* p = held.data();
   std::thread releaser([&] {
-    absl::SleepFor(absl::Milliseconds(20));
+    // Release only once the acquirer is parked in AcquireBlocking, so the
+    // wakeup is what the test sees (not a buffer already back).
+    while (pool->stats().waiters == 0) std::this_thread::yield();
     held.Reset();
   });
   const absl::Time start = absl::Now();
@@ -848,10 +879,24 @@ TEST(BufferPoolTrim, NoIdlePolicyKeepsBuffers) {
   EXPECT_EQ(pool->stats().allocated, 1u);
 }
 
+// FakeClock is a BufferPoolClock that moves only when the test says so.
+class FakeClock final : public BufferPoolClock {
+ public:
+  int64_t NowNs() const override { return now_ns_.load(std::memory_order_relaxed); }
+  void Advance(absl::Duration d) {
+    now_ns_.fetch_add(absl::ToInt64Nanoseconds(d), std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int64_t> now_ns_{1'000'000'000};
+};
+
 TEST(BufferPoolTrim, IdlePolicyFreesIdleDepotBuffers) {
+  FakeClock clock;
   BufferPoolOptions o = Small();
   o.thread_cache_buffers = 0;
   o.idle_trim_after = absl::Milliseconds(100);
+  o.clock = &clock;
   auto pool = MakePool(o);
   {
     std::vector<BufferLease> leases;
@@ -859,13 +904,16 @@ TEST(BufferPoolTrim, IdlePolicyFreesIdleDepotBuffers) {
   }
   EXPECT_EQ(pool->MaybeTrimIdle(), 0u);  // fresh
   EXPECT_EQ(pool->stats().depot, 4u);
-  absl::SleepFor(absl::Milliseconds(150));
+  clock.Advance(absl::Milliseconds(99));
+  EXPECT_EQ(pool->MaybeTrimIdle(), 0u);  // not idle long enough yet
+  EXPECT_EQ(pool->stats().depot, 4u);
+  clock.Advance(absl::Milliseconds(1));
   // A recently used buffer survives; the 3 left idle are freed.
   BufferLease a = pool->TryAcquire();
   EXPECT_EQ(pool->stats().allocated, 1u);  // lazily trimmed by the acquire
   a.Reset();
   EXPECT_EQ(pool->MaybeTrimIdle(), 0u);
-  absl::SleepFor(absl::Milliseconds(150));
+  clock.Advance(absl::Milliseconds(100));
   EXPECT_EQ(pool->MaybeTrimIdle(), 1u);
   BufferPoolStats s = pool->stats();
   EXPECT_EQ(s.allocated, 0u);
@@ -874,8 +922,10 @@ TEST(BufferPoolTrim, IdlePolicyFreesIdleDepotBuffers) {
 }
 
 TEST(BufferPoolTrim, IdlePolicyFreesAnIdleThreadCache) {
+  FakeClock clock;
   BufferPoolOptions o = Small();
   o.idle_trim_after = absl::Milliseconds(100);
+  o.clock = &clock;
   auto pool = MakePool(o);
   {
     std::vector<BufferLease> leases;
@@ -883,11 +933,31 @@ TEST(BufferPoolTrim, IdlePolicyFreesAnIdleThreadCache) {
   }
   EXPECT_EQ(pool->MaybeTrimIdle(), 0u);  // traffic since the last check
   EXPECT_EQ(pool->thread_cache_stats().cached, 3u);
-  absl::SleepFor(absl::Milliseconds(150));
-  EXPECT_EQ(pool->MaybeTrimIdle(), 3u);  // no traffic for 150 ms
+  clock.Advance(absl::Milliseconds(99));
+  EXPECT_EQ(pool->MaybeTrimIdle(), 0u);  // idle, but not for long enough
+  EXPECT_EQ(pool->thread_cache_stats().cached, 3u);
+  clock.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(pool->MaybeTrimIdle(), 3u);  // no traffic for 100 ms
   EXPECT_EQ(pool->thread_cache_stats().cached, 0u);
   EXPECT_EQ(pool->stats().allocated, 0u);
   EXPECT_TRUE(pool->TryAcquire());
+}
+
+TEST(BufferPoolTrim, TrafficRestartsTheThreadCacheIdleWindow) {
+  FakeClock clock;
+  BufferPoolOptions o = Small();
+  o.idle_trim_after = absl::Milliseconds(100);
+  o.clock = &clock;
+  auto pool = MakePool(o);
+  { BufferLease a = pool->TryAcquire(); }
+  EXPECT_EQ(pool->MaybeTrimIdle(), 0u);
+  clock.Advance(absl::Milliseconds(90));
+  { BufferLease a = pool->TryAcquire(); }  // traffic inside the window
+  EXPECT_EQ(pool->MaybeTrimIdle(), 0u);   // the window starts again here
+  clock.Advance(absl::Milliseconds(90));
+  EXPECT_EQ(pool->MaybeTrimIdle(), 0u);   // 180 ms since the first check, 90 idle
+  clock.Advance(absl::Milliseconds(10));
+  EXPECT_EQ(pool->MaybeTrimIdle(), 1u);
 }
 
 // --- Hammer ----------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -14,7 +15,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/ascii.h"
 #include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -399,14 +402,49 @@ TEST(RecordPeerTest, KeyMismatchFailsBothSides) {
   EXPECT_EQ(check.out, "") << check;
 }
 
+// TcpAttemptFails returns the kernel's count of TCP connects that failed
+// (the AttemptFails field of /proc/net/snmp's Tcp lines; a connect to a
+// port nobody listens on counts), or -1 if it cannot be read.
+int64_t TcpAttemptFails() {
+  std::FILE* f = std::fopen("/proc/net/snmp", "r");
+  if (f == nullptr) return -1;
+  std::vector<std::string> tcp_lines;
+  char line[4096];
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (absl::StartsWith(line, "Tcp:")) tcp_lines.emplace_back(line);
+  }
+  std::fclose(f);
+  if (tcp_lines.size() < 2) return -1;
+  std::vector<absl::string_view> names = absl::StrSplit(tcp_lines[0], ' ', absl::SkipEmpty());
+  std::vector<absl::string_view> values = absl::StrSplit(tcp_lines[1], ' ', absl::SkipEmpty());
+  for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
+    int64_t v;
+    if (absl::StripAsciiWhitespace(names[i]) == "AttemptFails" &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(values[i]), &v)) {
+      return v;
+    }
+  }
+  return -1;
+}
+
 TEST(RecordPeerTest, ConnectRetriesUntilTheListenerIsUp) {
   // Find a free port, release it, start the connector first.
   const int port = UnusedLoopbackPort();
+  const int64_t fails_before = TcpAttemptFails();
+  ASSERT_GE(fails_before, 0) << "cannot read /proc/net/snmp";
   std::unique_ptr<Process> check = Process::Start(
       kRecordPeer, WithConnect(port, {"--key", kRekeyKey, "--mode", "check",
                                       "--bytes", "1000"}));
   ASSERT_NE(check, nullptr);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Start the listener only once connects have been refused twice: the
+  // connector's first attempt and its first retry (other processes' failed
+  // connects count too, which can only make this wait shorter, never
+  // longer than the connector's 5 s retry window).
+  const auto deadline = Clock::now() + std::chrono::seconds(4);
+  while (TcpAttemptFails() < fails_before + 2 && Clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_GE(TcpAttemptFails(), fails_before + 2) << "the connector never tried";
   auto [echo, listening_port] = StartListener({"--key", kRekeyKey}, port);
   ASSERT_NE(echo, nullptr);
   ExpectSuccess(check->Wait(), "CHECKED 1000");
