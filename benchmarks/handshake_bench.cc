@@ -18,6 +18,24 @@
 //   tls13_mutual_boringssl  BoringSSL TLS 1.3, mutual authentication, X25519,
 //                           ECDSA P-256 (benchmarks/common/tls_baseline.h; no
 //                           tickets, every handshake is a full one)
+//   tls13_mutual_ed25519_boringssl
+//                           the same with Ed25519 certificates and
+//                           CertificateVerify signatures (SSL_SIGN_ED25519
+//                           only): the closest TLS gets to ALTS's
+//                           cryptography (X25519 and Ed25519)
+//
+// What each side computes per handshake (printed with the results):
+//   alts_full, alts_full_reactor  1 X25519 key generation, 3 X25519
+//       agreements (ee, es, se), 1 Ed25519 verification (the peer's leaf,
+//       signed by the root), no signature
+//   alts_full_cached   1 key generation, 3 agreements, no verification (the
+//       verified-chain cache), no signature
+//   alts_resumed       1 key generation, 1 agreement, no signature or
+//       verification; an AES-GCM ticket seal (server) or open
+//   tls13_mutual_*     1 X25519 key generation, 1 agreement, 1 signature
+//       (CertificateVerify), 2 verifications (the peer's CertificateVerify
+//       and its certificate, signed by the CA), X.509 parsing and chain
+//       building
 //
 // Each handshake runs on a fresh connected pair of non-blocking sockets. The
 // typed ALTS modes drive Handshaker::Start/Step with real send/recv, polling
@@ -651,16 +669,19 @@ class ReactorMode final : public HandshakeMode {
 // this thread, then one record each way.
 class TlsMode final : public HandshakeMode {
  public:
-  // Create makes the contexts from `credentials`. kInternal if BoringSSL fails.
-  static absl::StatusOr<std::unique_ptr<TlsMode>> Create(const TlsCredentials& credentials) {
+  // Create makes the contexts from `credentials` (whose key type decides
+  // the signature algorithm) for the mode called `name`. kInternal if
+  // BoringSSL fails.
+  static absl::StatusOr<std::unique_ptr<TlsMode>> Create(const char* name,
+                                                         const TlsCredentials& credentials) {
     absl::StatusOr<bssl::UniquePtr<SSL_CTX>> client = NewTlsClientContext(credentials);
     if (!client.ok()) return client.status();
     absl::StatusOr<bssl::UniquePtr<SSL_CTX>> server = NewTlsServerContext(credentials);
     if (!server.ok()) return server.status();
-    return std::unique_ptr<TlsMode>(new TlsMode(*std::move(client), *std::move(server)));
+    return std::unique_ptr<TlsMode>(new TlsMode(name, *std::move(client), *std::move(server)));
   }
 
-  const char* name() const override { return "tls13_mutual_boringssl"; }
+  const char* name() const override { return name_; }
 
   absl::Status RunOne(FdPair& pair, uint64_t n) override {
     absl::StatusOr<bssl::UniquePtr<SSL>> client =
@@ -688,9 +709,11 @@ class TlsMode final : public HandshakeMode {
   }
 
  private:
-  TlsMode(bssl::UniquePtr<SSL_CTX> client_ctx, bssl::UniquePtr<SSL_CTX> server_ctx)
-      : client_ctx_(std::move(client_ctx)), server_ctx_(std::move(server_ctx)) {}
+  TlsMode(const char* name, bssl::UniquePtr<SSL_CTX> client_ctx,
+          bssl::UniquePtr<SSL_CTX> server_ctx)
+      : name_(name), client_ctx_(std::move(client_ctx)), server_ctx_(std::move(server_ctx)) {}
 
+  const char* name_;
   bssl::UniquePtr<SSL_CTX> client_ctx_;
   bssl::UniquePtr<SSL_CTX> server_ctx_;
 };
@@ -797,14 +820,22 @@ std::vector<Stats> RunTransport(Transport transport,
 }
 
 // kModeNames lists every mode in the order they run and are reported.
-constexpr const char* kModeNames[] = {"alts_full", "alts_full_cached", "alts_resumed",
-                                      "tls13_mutual_boringssl", "alts_full_reactor"};
+constexpr const char* kModeNames[] = {"alts_full",
+                                      "alts_full_cached",
+                                      "alts_resumed",
+                                      "tls13_mutual_boringssl",
+                                      "tls13_mutual_ed25519_boringssl",
+                                      "alts_full_reactor"};
+
+// kTlsP256 / kTlsEd25519 are the two TLS modes the ALTS modes are compared with.
+constexpr char kTlsP256[] = "tls13_mutual_boringssl";
+constexpr char kTlsEd25519[] = "tls13_mutual_ed25519_boringssl";
 
 // MakeModes builds every mode with its own configs (so no cache or ticket is
 // shared between modes), keeping those named in `wanted` (all if empty).
 // Errors as the configs' and contexts' Create calls.
 absl::StatusOr<std::vector<std::unique_ptr<HandshakeMode>>> MakeModes(
-    const AltsCredentials& alts, const TlsCredentials& tls,
+    const AltsCredentials& alts, const TlsCredentials& tls, const TlsCredentials& tls_ed25519,
     const std::vector<std::string>& wanted) {
   std::vector<std::unique_ptr<HandshakeMode>> modes;
   struct TypedMode {
@@ -818,9 +849,13 @@ absl::StatusOr<std::vector<std::unique_ptr<HandshakeMode>>> MakeModes(
     if (!configs.ok()) return configs.status();
     modes.push_back(std::make_unique<AltsMode>(m.name, m.kind, *std::move(configs)));
   }
-  absl::StatusOr<std::unique_ptr<TlsMode>> tls_mode = TlsMode::Create(tls);
-  if (!tls_mode.ok()) return tls_mode.status();
-  modes.push_back(*std::move(tls_mode));
+  for (const auto& [name, credentials] :
+       {std::pair<const char*, const TlsCredentials*>{kTlsP256, &tls},
+        std::pair<const char*, const TlsCredentials*>{kTlsEd25519, &tls_ed25519}}) {
+    absl::StatusOr<std::unique_ptr<TlsMode>> tls_mode = TlsMode::Create(name, *credentials);
+    if (!tls_mode.ok()) return tls_mode.status();
+    modes.push_back(*std::move(tls_mode));
+  }
   absl::StatusOr<AltsConfigs> reactor_configs = MakeAltsConfigs(alts, AltsKind::kFullCold);
   if (!reactor_configs.ok()) return reactor_configs.status();
   absl::StatusOr<std::unique_ptr<ReactorMode>> reactor_mode =
@@ -843,19 +878,21 @@ const Stats* FindStats(const std::vector<Stats>& all, std::string_view mode, Tra
   return nullptr;
 }
 
-// PrintRatio prints `mode` against TLS on `transport` by wall and CPU time,
-// and whether `goal` (0: none) is met by the wall-time ratio.
+// PrintRatio prints `mode` against the TLS mode `tls_mode` on `transport` by
+// wall and CPU time, and whether `goal` (0: none) is met by the wall-time
+// ratio.
 void PrintRatio(const std::vector<Stats>& all, Transport transport, std::string_view mode,
-                double goal) {
+                std::string_view tls_mode, double goal) {
   const Stats* alts = FindStats(all, mode, transport);
-  const Stats* tls = FindStats(all, "tls13_mutual_boringssl", transport);
+  const Stats* tls = FindStats(all, tls_mode, transport);
   if (alts == nullptr || tls == nullptr || tls->PerSecond() <= 0 || tls->PerCpuSecond() <= 0) {
     return;
   }
   const double wall = alts->PerSecond() / tls->PerSecond();
   const double cpu = alts->PerCpuSecond() / tls->PerCpuSecond();
-  std::printf("  %-10s %-18s / TLS: %5.2fx (CPU time: %5.2fx)", TransportName(transport),
-              std::string(mode).c_str(), wall, cpu);
+  std::printf("  %-10s %-18s / %-7s: %5.2fx (CPU time: %5.2fx)", TransportName(transport),
+              std::string(mode).c_str(), tls_mode == kTlsEd25519 ? "Ed25519" : "P-256", wall,
+              cpu);
   if (goal > 0) std::printf("  goal >= %.1fx: %s", goal, wall >= goal ? "met" : "NOT met");
   std::printf("\n");
 }
@@ -887,14 +924,16 @@ int Main(int argc, char** argv) {
   }
 
   absl::StatusOr<AltsCredentials> alts = MakeAltsCredentials();
-  absl::StatusOr<TlsCredentials> tls = GenerateTlsCredentials();
-  if (!alts.ok() || !tls.ok()) {
-    std::fprintf(stderr, "handshake_bench: %s\n",
-                 (!alts.ok() ? alts.status() : tls.status()).ToString().c_str());
-    return 1;
+  absl::StatusOr<TlsCredentials> tls = GenerateTlsCredentials(TlsKeyType::kP256);
+  absl::StatusOr<TlsCredentials> tls_ed25519 = GenerateTlsCredentials(TlsKeyType::kEd25519);
+  for (const absl::Status& s : {alts.status(), tls.status(), tls_ed25519.status()}) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "handshake_bench: %s\n", s.ToString().c_str());
+      return 1;
+    }
   }
   absl::StatusOr<std::vector<std::unique_ptr<HandshakeMode>>> modes =
-      MakeModes(*alts, *tls, wanted);
+      MakeModes(*alts, *tls, *tls_ed25519, wanted);
   if (!modes.ok()) {
     std::fprintf(stderr, "handshake_bench: %s\n", modes.status().ToString().c_str());
     return 1;
@@ -942,13 +981,27 @@ int Main(int argc, char** argv) {
   std::printf(
       "alts_full, alts_full_reactor: verifiers with cache capacity 0, both chains "
       "verified every time; alts_full_cached: warm verified-chain cache; alts_resumed: "
-      "ticket from the previous handshake\n");
+      "ticket from the previous handshake\n"
+      "what each side computes per handshake:\n"
+      "  alts_full(_reactor)  1 X25519 keygen, 3 X25519 agreements, 0 signatures, "
+      "1 Ed25519 verification (peer's leaf)\n"
+      "  alts_full_cached     1 X25519 keygen, 3 X25519 agreements, 0 signatures, "
+      "0 verifications (cached chain)\n"
+      "  alts_resumed         1 X25519 keygen, 1 X25519 agreement, 0 signatures, "
+      "0 verifications, 1 AES-GCM ticket seal or open\n"
+      "  tls13_mutual_*       1 X25519 keygen, 1 X25519 agreement, 1 signature "
+      "(CertificateVerify), 2 verifications (peer's CertificateVerify and certificate); "
+      "P-256 ECDSA or Ed25519\n");
   std::printf("ratios (handshakes per second; CPU: per thread CPU second):\n");
   for (Transport transport : transports) {
-    PrintRatio(all, transport, "alts_full", 1.5);
-    PrintRatio(all, transport, "alts_resumed", 3.0);
-    PrintRatio(all, transport, "alts_full_cached", 0);
-    PrintRatio(all, transport, "alts_full_reactor", 0);
+    PrintRatio(all, transport, "alts_full", kTlsP256, 1.5);
+    PrintRatio(all, transport, "alts_resumed", kTlsP256, 3.0);
+    PrintRatio(all, transport, "alts_full_cached", kTlsP256, 0);
+    PrintRatio(all, transport, "alts_full_reactor", kTlsP256, 0);
+    PrintRatio(all, transport, "alts_full", kTlsEd25519, 0);
+    PrintRatio(all, transport, "alts_resumed", kTlsEd25519, 0);
+    PrintRatio(all, transport, "alts_full_cached", kTlsEd25519, 0);
+    PrintRatio(all, transport, "alts_full_reactor", kTlsEd25519, 0);
   }
   for (const Stats& s : all) {
     if (s.errors > 0) {

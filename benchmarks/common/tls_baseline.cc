@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/bytestring.h>
 #include <openssl/ec.h>
+#include <openssl/curve25519.h>
 #include <openssl/ec_key.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -64,6 +65,20 @@ absl::StatusOr<bssl::UniquePtr<EVP_PKEY>> NewP256Key() {
   return key;
 }
 
+absl::StatusOr<bssl::UniquePtr<EVP_PKEY>> NewEd25519Key() {
+  uint8_t public_key[32];
+  uint8_t private_key[64];
+  ED25519_keypair(public_key, private_key);
+  // BoringSSL takes the 32-byte seed, the first half of the private key.
+  bssl::UniquePtr<EVP_PKEY> key(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, private_key, 32));
+  OPENSSL_cleanse(private_key, sizeof(private_key));
+  if (key == nullptr) return SslError("Ed25519 key");
+  return key;
+}
+
+bool IsEd25519(const EVP_PKEY* key) { return EVP_PKEY_id(key) == EVP_PKEY_ED25519; }
+
 bool AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
@@ -122,7 +137,8 @@ absl::StatusOr<bssl::UniquePtr<X509>> IssueCert(const CertSpec& spec,
          AddExtension(cert.get(), signer, NID_subject_alt_name, san.c_str());
   }
   if (!ok) return SslError("X509 extensions");
-  if (!X509_sign(cert.get(), issuer_key, EVP_sha256())) {
+  // Ed25519 hashes internally: no digest is given for it.
+  if (!X509_sign(cert.get(), issuer_key, IsEd25519(issuer_key) ? nullptr : EVP_sha256())) {
     return SslError("X509_sign");
   }
   return cert;
@@ -143,6 +159,14 @@ absl::StatusOr<bssl::UniquePtr<SSL_CTX>> NewBaseContext(
   long mode = SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
   if (options.release_buffers) mode |= SSL_MODE_RELEASE_BUFFERS;
   SSL_CTX_set_mode(ctx.get(), mode);
+  if (IsEd25519(credentials.ca_key.get())) {
+    // Sign and accept Ed25519 only, so the handshake measures it.
+    static constexpr uint16_t kEd25519Only[] = {SSL_SIGN_ED25519};
+    if (!SSL_CTX_set_signing_algorithm_prefs(ctx.get(), kEd25519Only, 1) ||
+        !SSL_CTX_set_verify_algorithm_prefs(ctx.get(), kEd25519Only, 1)) {
+      return SslError("Ed25519 signature preferences");
+    }
+  }
   // Trust exactly the generated CA.
   if (!X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.get()),
                            credentials.ca_cert.get())) {
@@ -215,11 +239,12 @@ TlsResult Classify(SSL* ssl, int ret, int saved_errno) {
 
 }  // namespace
 
-absl::StatusOr<TlsCredentials> GenerateTlsCredentials() {
+absl::StatusOr<TlsCredentials> GenerateTlsCredentials(TlsKeyType key_type) {
   TlsCredentials creds;
   for (bssl::UniquePtr<EVP_PKEY>* key :
        {&creds.ca_key, &creds.server_key, &creds.client_key}) {
-    absl::StatusOr<bssl::UniquePtr<EVP_PKEY>> made = NewP256Key();
+    absl::StatusOr<bssl::UniquePtr<EVP_PKEY>> made =
+        key_type == TlsKeyType::kEd25519 ? NewEd25519Key() : NewP256Key();
     if (!made.ok()) return made.status();
     *key = *std::move(made);
   }

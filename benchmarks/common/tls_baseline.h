@@ -47,9 +47,19 @@ struct TlsCredentials {
   bssl::UniquePtr<X509> client_cert;
 };
 
-// GenerateTlsCredentials makes fresh keys and certificates valid from an
-// hour ago for a day. Returns kInternal if BoringSSL fails.
-absl::StatusOr<TlsCredentials> GenerateTlsCredentials();
+// TlsKeyType is the signature algorithm of every key in a PKI.
+enum class TlsKeyType {
+  // kP256: ECDSA P-256 with SHA-256 (the default).
+  kP256,
+  // kEd25519: Ed25519, the signature the ALTS handshake's certificates use.
+  // Contexts made from such credentials sign and accept Ed25519 only
+  // (BoringSSL does not offer it unless asked).
+  kEd25519,
+};
+
+// GenerateTlsCredentials makes fresh keys and certificates of `key_type`
+// valid from an hour ago for a day. Returns kInternal if BoringSSL fails.
+absl::StatusOr<TlsCredentials> GenerateTlsCredentials(TlsKeyType key_type = TlsKeyType::kP256);
 
 // TlsOptions adjusts the contexts.
 struct TlsOptions {

@@ -81,7 +81,7 @@ elseif(KIND STREQUAL "handshake_bench")
   set(_expected_rows)
   foreach(_transport socketpair tcp)
     foreach(_mode alts_full alts_full_cached alts_resumed tls13_mutual_boringssl
-                  alts_full_reactor)
+                  tls13_mutual_ed25519_boringssl alts_full_reactor)
       list(APPEND _expected_rows "${_mode}/${_transport}")
     endforeach()
   endforeach()
