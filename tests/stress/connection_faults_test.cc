@@ -60,6 +60,9 @@ struct DialRun {
   absl::Status server_end;
   size_t echoed = 0;
   size_t server_received = 0;
+  // Bytes each side's Write accepted (the client's message, the echo).
+  size_t client_sent = 0;
+  size_t server_sent = 0;
   bool corrupted = false;
   // Objects that live on the reactors; destroyed there.
   Reactor* client_reactor = nullptr;
@@ -76,6 +79,8 @@ struct ScenarioSummary {
   std::map<std::string, int> ends;
   int64_t bytes_lost = 0;
   int corrupted = 0;
+  CutLoss cut_loss;                      // what the cuts in the records lost
+  std::map<std::string, int> peer_ends;  // "boundary|inside:code" -> runs
 };
 
 class ConnectionFaultsTest : public ::testing::TestWithParam<FaultScenario> {
@@ -130,6 +135,7 @@ class ConnectionFaultsTest : public ::testing::TestWithParam<FaultScenario> {
       std::lock_guard<std::mutex> lock(run->mu);
       run->server_end = run->echo->status();
       run->server_received = run->echo->received();
+      run->server_sent = run->echo->handed();
       run->corrupted |= run->echo->corrupted();
       run->server_done = true;
       run->cv.notify_all();
@@ -152,6 +158,7 @@ class ConnectionFaultsTest : public ::testing::TestWithParam<FaultScenario> {
       std::lock_guard<std::mutex> lock(run->mu);
       run->client_end = run->sender->status();
       run->echoed = run->sender->echoed();
+      run->client_sent = run->sender->handed();
       run->corrupted |= run->sender->corrupted();
       run->client_done = true;
       run->cv.notify_all();
@@ -310,9 +317,25 @@ void ConnectionFaultsTest::RunSeed(FaultScenario scenario, uint64_t seed,
       const size_t records_cut = static_cast<size_t>(cut_at) - handshake_bytes;
       const CutPosition position =
           RecordCut(absl::string_view(cut_record.written).substr(handshake_bytes), records_cut);
-      EXPECT_EQ(CheckCutPeerEnd(peer_end, reset, /*tcp=*/true, position), "")
-          << "cut " << (cut_client ? "client" : "server") << " at record byte " << records_cut;
-      EXPECT_LE(cut_client ? run.server_received : run.echoed, records_cut);
+      const std::string where = absl::StrCat("cut ", cut_client ? "client" : "server",
+                                             " at record byte ", records_cut);
+      EXPECT_EQ(CheckCutPeerEnd(peer_end, reset, /*tcp=*/true, position), "") << where;
+      const size_t delivered = cut_client ? run.server_received : run.echoed;
+      const size_t deliverable = DeliverablePlaintext(
+          absl::string_view(cut_record.written).substr(handshake_bytes), records_cut);
+      EXPECT_EQ(CheckCutDelivery(peer_end, delivered, deliverable), "") << where;
+      // What was lost: handed to Write, never delivered, both ways.
+      EXPECT_GE(run.client_sent, run.server_received);
+      EXPECT_GE(run.server_sent, run.echoed);
+      summary->cut_loss.runs++;
+      summary->cut_loss.lost += static_cast<int64_t>(run.client_sent - run.server_received) +
+                                static_cast<int64_t>(run.server_sent - run.echoed);
+      if (deliverable > delivered) {
+        summary->cut_loss.lost_after_arrival += static_cast<int64_t>(deliverable - delivered);
+      }
+      summary->peer_ends[absl::StrCat(
+          position == CutPosition::kInsideFrame ? "inside:" : "boundary:",
+          absl::StatusCodeToString(peer_end.code()))]++;
     }
     EXPECT_LT(run.echoed, message_size);
   }
@@ -334,6 +357,13 @@ void ConnectionFaultsTest::RunSeed(FaultScenario scenario, uint64_t seed,
   EXPECT_EQ(pool_->stats().outstanding, 0u);
   EXPECT_EQ(storage_->OutstandingBytes(), 0u);
   EXPECT_EQ(CountOpenFds(), fds_before) << "leaked fds";
+}
+
+// PeerEnds formats the cut peers' ends, e.g. " boundary:OK=3 inside:DATA_LOSS=5".
+std::string PeerEnds(const ScenarioSummary& summary) {
+  std::string out;
+  for (const auto& [end, n] : summary.peer_ends) absl::StrAppend(&out, " ", end, "=", n);
+  return out;
 }
 
 TEST_P(ConnectionFaultsTest, HandshakeAndRecordsIntactOrSpecificError) {
@@ -375,6 +405,11 @@ TEST_P(ConnectionFaultsTest, HandshakeAndRecordsIntactOrSpecificError) {
             << "): faults " << summary.faults.ToString() << "; cuts in the handshake "
             << summary.handshake_cuts << "; ends (client/server)" << ends << "; bytes lost "
             << summary.bytes_lost << "; corrupted " << summary.corrupted << "; "
+            << (IsCut(scenario) ? absl::StrCat("lost at the cuts in the records: ",
+                                               summary.cut_loss.ToString(),
+                                               "; peer ends by cut position", PeerEnds(summary),
+                                               "; ")
+                                : std::string())
             << absl::ToInt64Milliseconds(absl::Now() - start) << " ms\n";
 }
 

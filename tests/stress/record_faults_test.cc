@@ -65,6 +65,8 @@ struct CaseSummary {
   std::map<std::string, int> ends;  // "client/server" end codes -> runs
   int64_t bytes_lost = 0;           // bytes of completed runs that did not arrive
   int corrupted = 0;
+  CutLoss cut_loss;                  // what the cut runs lost
+  std::map<std::string, int> peer_ends;  // "boundary|inside:code" -> cut runs
 };
 
 class RecordFaultsTest
@@ -183,7 +185,7 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
   absl::Status ran =
       reactor_->RunUntil([&] { return sender.ended() && echo.ended(); }, kRunTimeout);
   ASSERT_TRUE(ran.ok()) << "hang: " << ran << " client ended=" << sender.ended()
-                        << " server ended=" << echo.ended() << " sent=" << sender.sent()
+                        << " server ended=" << echo.ended() << " sent=" << sender.handed()
                         << " echoed=" << sender.echoed() << "/" << message_size
                         << " server received=" << echo.received() << "; client pending "
                         << (*client)->pending_write_bytes() << " leased "
@@ -213,18 +215,30 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
     // The cut side fails on its own next write (ECONNRESET / EPIPE).
     EXPECT_EQ(cut_end.code(), absl::StatusCode::kUnavailable) << cut_end;
     const CutPosition position = RecordCut(cut_record.written, static_cast<size_t>(cut_at));
-    const std::string problem =
-        CheckCutPeerEnd(peer_end, reset, transport == Transport::kTcp, position);
-    EXPECT_EQ(problem, "") << "cut " << (cut_client ? "client" : "server") << " at " << cut_at
-                           << (position == CutPosition::kInsideFrame ? " (inside a frame)"
-                                                                     : " (frame boundary)");
-    // Nothing beyond the cut can have arrived.
-    if (cut_client) {
-      EXPECT_LE(echo.received(), static_cast<size_t>(cut_at));
-    } else {
-      EXPECT_LE(sender.echoed(), static_cast<size_t>(cut_at));
-    }
+    const std::string where = absl::StrCat(
+        "cut ", cut_client ? "client" : "server", " at ", cut_at,
+        position == CutPosition::kInsideFrame ? " (inside a frame)" : " (frame boundary)");
+    EXPECT_EQ(CheckCutPeerEnd(peer_end, reset, transport == Transport::kTcp, position), "")
+        << where;
+    // The peer delivered no more than the complete frames before the cut,
+    // and all of them if it read to the end of the stream.
+    const size_t delivered = cut_client ? echo.received() : sender.echoed();
+    const size_t deliverable =
+        DeliverablePlaintext(cut_record.written, static_cast<size_t>(cut_at));
+    EXPECT_EQ(CheckCutDelivery(peer_end, delivered, deliverable), "") << where;
     EXPECT_LT(sender.echoed(), message_size);
+    // What was lost: handed to Write, never delivered, both ways.
+    EXPECT_GE(sender.handed(), echo.received());
+    EXPECT_GE(echo.handed(), sender.echoed());
+    summary->cut_loss.runs++;
+    summary->cut_loss.lost += static_cast<int64_t>(sender.handed() - echo.received()) +
+                              static_cast<int64_t>(echo.handed() - sender.echoed());
+    if (deliverable > delivered) {
+      summary->cut_loss.lost_after_arrival += static_cast<int64_t>(deliverable - delivered);
+    }
+    summary->peer_ends[absl::StrCat(
+        position == CutPosition::kInsideFrame ? "inside:" : "boundary:",
+        absl::StatusCodeToString(peer_end.code()))]++;
   }
   summary->runs++;
   summary->ends[absl::StrCat(absl::StatusCodeToString(sender.status().code()), "/",
@@ -240,6 +254,13 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
   EXPECT_EQ(pool->stats().outstanding, 0u);
   EXPECT_EQ(storage_->OutstandingBytes(), 0u);
   EXPECT_EQ(CountOpenFds(), fds_before) << "leaked fds";
+}
+
+// PeerEnds formats the cut peers' ends, e.g. " boundary:OK=3 inside:DATA_LOSS=5".
+std::string PeerEnds(const CaseSummary& summary) {
+  std::string out;
+  for (const auto& [end, n] : summary.peer_ends) absl::StrAppend(&out, " ", end, "=", n);
+  return out;
 }
 
 TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
@@ -299,6 +320,10 @@ TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
             << ".." << base + kSeedsPerCase - 1 << ": faults " << summary.faults.ToString()
             << "; ends (client/server)" << ends << "; bytes lost " << summary.bytes_lost
             << "; corrupted " << summary.corrupted << "; "
+            << (IsCut(scenario) ? absl::StrCat("lost at the cuts: ", summary.cut_loss.ToString(),
+                                               "; peer ends by cut position", PeerEnds(summary),
+                                               "; ")
+                                : std::string())
             << (kBudgetedRunEvery == 0
                     ? std::string()
                     : absl::StrCat("budgeted pools (read/write): ",

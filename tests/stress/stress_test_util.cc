@@ -1,12 +1,14 @@
 #include "tests/stress/stress_test_util.h"
 
-#include <cstdlib>
-
 #include <dirent.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "frame/frame_format.h"
 
 
 namespace alts::testing {
@@ -62,6 +64,42 @@ CutPosition RecordCut(absl::string_view records, size_t offset) {
     pos += 4 + length;
   }
   return pos == offset ? CutPosition::kAtFrameBoundary : CutPosition::kInsideFrame;
+}
+
+size_t DeliverablePlaintext(absl::string_view records, size_t offset) {
+  size_t pos = 0;
+  size_t plaintext = 0;
+  offset = std::min(offset, records.size());
+  while (pos + kFrameLengthFieldSize <= offset) {
+    const auto* p = reinterpret_cast<const uint8_t*>(records.data() + pos);
+    const size_t length = size_t{p[0]} | size_t{p[1]} << 8 | size_t{p[2]} << 16 |
+                          size_t{p[3]} << 24;
+    if (pos + kFrameLengthFieldSize + length > offset || length < kMinFrameLengthField) break;
+    plaintext += length - kMinFrameLengthField;
+    pos += kFrameLengthFieldSize + length;
+  }
+  return plaintext;
+}
+
+std::string CutLoss::ToString() const {
+  return absl::StrCat(lost, " B handed to Write and never delivered in ", runs, " cut runs, ",
+                      lost_after_arrival, " B of it after reaching the peer");
+}
+
+std::string CheckCutDelivery(const absl::Status& peer_end, size_t delivered,
+                             size_t deliverable) {
+  if (delivered > deliverable) {
+    return absl::StrCat("delivered ", delivered, " B, more than the ", deliverable,
+                        " B in complete frames before the cut");
+  }
+  const bool read_to_end =
+      peer_end.ok() || peer_end.code() == absl::StatusCode::kDataLoss;
+  if (read_to_end && delivered != deliverable) {
+    return absl::StrCat("read to the end of the stream (", peer_end.ToString(),
+                        ") but delivered ", delivered, " of the ", deliverable,
+                        " B in complete frames before the cut");
+  }
+  return "";
 }
 
 size_t HandshakePrefix(absl::string_view stream, int messages) {
@@ -162,7 +200,12 @@ void Sender::Pump() {
         std::min(message_.size() - sent_, 1 + static_cast<size_t>(rng_() % kMaxWriteChunk));
     absl::StatusOr<size_t> n =
         conn_->Write(absl::MakeConstSpan(message_.data() + sent_, chunk));
-    if (!n.ok() || *n == 0) return;  // failure: OnEnd follows; 0: OnWritable follows
+    if (!n.ok()) {
+      // The connection may have sent part of this chunk before failing.
+      in_failed_write_ = chunk;
+      return;  // OnEnd follows
+    }
+    if (*n == 0) return;  // OnWritable follows
     sent_ += *n;
   }
 }
@@ -209,7 +252,12 @@ void Echo::OnWritable() { Push(); }
 void Echo::Push() {
   while (!pending_.empty()) {
     absl::StatusOr<size_t> n = conn_->Write(pending_);
-    if (!n.ok() || *n == 0) return;
+    if (!n.ok()) {
+      in_failed_write_ = pending_.size();  // may have gone out in part
+      return;
+    }
+    if (*n == 0) return;
+    sent_ += *n;
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(*n));
   }
   if (eof_) conn_->Close();

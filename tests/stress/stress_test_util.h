@@ -60,6 +60,30 @@ std::vector<uint8_t> RandomBytes(size_t n, uint64_t seed);
 enum class CutPosition { kAtFrameBoundary, kInsideFrame };
 CutPosition RecordCut(absl::string_view records, size_t offset);
 
+// DeliverablePlaintext returns the plaintext of the complete ALTS frames in
+// the first `offset` bytes of `records` (each frame's length field minus
+// its type field and tag): what a reader that received those bytes and
+// then the end of the stream must have delivered.
+size_t DeliverablePlaintext(absl::string_view records, size_t offset);
+
+// CutLoss counts what a cut connection lost: bytes a sender had handed to
+// Write (accepted, or in the Write that failed) that the other end never
+// delivered, in both directions.
+struct CutLoss {
+  // lost: handed to Write but never delivered (both directions).
+  int64_t lost = 0;
+  // lost_after_arrival: of the cut side's bytes, those in complete frames
+  // that went out before the cut yet were never delivered (possible only
+  // when the peer met a reset rather than the end of the stream).
+  int64_t lost_after_arrival = 0;
+  // runs: cut runs counted.
+  int runs = 0;
+
+  // ToString returns e.g. "123456 B handed to Write and never delivered in
+  // 40 cut runs, 0 B of it after reaching the peer".
+  std::string ToString() const;
+};
+
 // HandshakePrefix returns the bytes taken by the first `messages` handshake
 // messages (type byte, 3-byte big-endian length, body) of `stream`, or
 // npos if they are not all complete in it.
@@ -94,7 +118,8 @@ bool IsCut(FaultScenario scenario);
 // endpoint, varied by `seed` (probabilities, storm lengths, stall times).
 FdFaults ScenarioFaults(FaultScenario scenario, uint64_t seed);
 
-// CheckCutPeerEnd checks how the peer of a cut socket may end. `status` is
+// CheckCutPeerEnd checks how the peer of a cut socket may end (and
+// CheckCutDelivery what it delivered). `status` is
 // the peer's end; `reset` says RST (else FIN after the half-close); `tcp`
 // says loopback TCP (else a Unix socketpair); `position` is where the cut
 // fell in the records the cut side sent. Allowed:
@@ -107,6 +132,13 @@ FdFaults ScenarioFaults(FaultScenario scenario, uint64_t seed);
 // kUnavailable. Returns an empty string if allowed, else what is wrong.
 std::string CheckCutPeerEnd(const absl::Status& status, bool reset, bool tcp,
                             CutPosition position);
+
+// CheckCutDelivery checks what the peer of a cut socket delivered: never
+// more than the complete frames that went out before the cut
+// (`deliverable`, DeliverablePlaintext), and exactly those when it read to
+// the end of the stream (it ended OK or kDataLoss: a FIN, or a Unix
+// socket's EOF). Returns an empty string if so, else what is wrong.
+std::string CheckCutDelivery(const absl::Status& peer_end, size_t delivered, size_t deliverable);
 
 // Sender writes `message` over a connection in chunks of random size (from
 // `seed`), honouring back-pressure (OnWritable), and checks that every byte
@@ -127,9 +159,12 @@ class Sender : public ReadyHandler {
   // ended returns true once OnEnd has run; status returns what it reported.
   bool ended() const { return ended_; }
   const absl::Status& status() const { return status_; }
-  // echoed returns the bytes that came back; sent the bytes Write accepted.
+  // echoed returns the bytes that came back; sent the bytes Write accepted;
+  // handed those plus the bytes of a Write that failed (the connection may
+  // have sent part of them first).
   size_t echoed() const { return echoed_; }
   size_t sent() const { return sent_; }
+  size_t handed() const { return sent_ + in_failed_write_; }
   // corrupted returns true if a byte came back that differs from the byte
   // sent at its position (or more bytes came back than were sent).
   bool corrupted() const { return corrupted_; }
@@ -144,6 +179,7 @@ class Sender : public ReadyHandler {
   std::mt19937_64 rng_;
   std::function<void()> done_;
   size_t sent_ = 0;
+  size_t in_failed_write_ = 0;
   size_t echoed_ = 0;
   bool corrupted_ = false;
   bool closing_ = false;
@@ -166,8 +202,13 @@ class Echo : public ReadyHandler {
   // ended returns true once OnEnd has run; status returns what it reported.
   bool ended() const { return ended_; }
   const absl::Status& status() const { return status_; }
-  // received returns the bytes delivered so far.
+  // received returns the bytes delivered so far; sent the bytes of the echo
+  // that Write accepted.
   size_t received() const { return received_; }
+  size_t sent() const { return sent_; }
+  // handed returns sent() plus the bytes of a Write that failed (the
+  // connection may have sent part of them first).
+  size_t handed() const { return sent_ + in_failed_write_; }
   // corrupted returns true if a delivered byte differs from `expected`.
   bool corrupted() const { return corrupted_; }
 
@@ -179,6 +220,8 @@ class Echo : public ReadyHandler {
   std::function<void()> done_;
   std::vector<uint8_t> pending_;
   size_t received_ = 0;
+  size_t sent_ = 0;
+  size_t in_failed_write_ = 0;
   bool corrupted_ = false;
   bool eof_ = false;
   bool ended_ = false;
