@@ -14,19 +14,8 @@ namespace {
 
 std::string HeaderBlock(const HeaderList& h = RequestHeaders()) { return LiteralBlock(h); }
 
-// A server harness after the handshake.
-struct Server : SessionHarness {
-  explicit Server(const SessionOptions& o = TestOptions()) : SessionHarness(Role::kServer, o) {
-    Handshake();
-  }
-};
-
-// A client harness after the handshake.
-struct Client : SessionHarness {
-  explicit Client(const SessionOptions& o = TestOptions()) : SessionHarness(Role::kClient, o) {
-    Handshake();
-  }
-};
+using Server = ServerSession;
+using Client = ClientSession;
 
 // Server: respond to stream `id` and end it from our side.
 void RespondAndEnd(Server& s, uint32_t id) {

@@ -14,19 +14,8 @@ namespace {
 
 std::string Block(const HeaderList& h = RequestHeaders()) { return LiteralBlock(h); }
 
-struct Server : SessionHarness {
-  explicit Server(const SessionOptions& o = TestOptions(), absl::string_view peer_settings = {})
-      : SessionHarness(Role::kServer, o) {
-    Handshake(peer_settings.empty() ? SettingsFrame() : std::string(peer_settings));
-  }
-};
-
-struct Client : SessionHarness {
-  explicit Client(const SessionOptions& o = TestOptions(), absl::string_view peer_settings = {})
-      : SessionHarness(Role::kClient, o) {
-    Handshake(peer_settings.empty() ? SettingsFrame() : std::string(peer_settings));
-  }
-};
+using Server = ServerSession;
+using Client = ClientSession;
 
 // Respond on `id` with headers, leaving the stream open for DATA.
 void StartResponse(SessionHarness& s, uint32_t id) {

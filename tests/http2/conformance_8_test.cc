@@ -13,21 +13,8 @@
 namespace alts::http2::testing {
 namespace {
 
-struct Server : SessionHarness {
-  Server() : SessionHarness(Role::kServer) { Handshake(); }
-};
-
-struct Client : SessionHarness {
-  Client() : SessionHarness(Role::kClient) { Handshake(); }
-  // Submit submits `req` and returns its id (output and events cleared).
-  uint32_t Submit(const HeaderList& req = RequestHeaders(), bool end_stream = true) {
-    absl::StatusOr<uint32_t> id = session->SubmitRequest(Fields(req), end_stream, nullptr);
-    EXPECT_TRUE(id.ok()) << id.status();
-    TakeFrames();
-    handler.Take();
-    return id.ok() ? *id : 0;
-  }
-};
+using Server = ServerSession;
+using Client = ClientSession;
 
 // ExpectMalformedRequest feeds a request with `headers` as stream 1 and
 // checks that it is refused with RST_STREAM(PROTOCOL_ERROR), unseen by the
@@ -48,7 +35,7 @@ void ExpectMalformedRequest(const HeaderList& headers, bool end_stream = true) {
 // `headers`: RST_STREAM(PROTOCOL_ERROR) and a close event, nothing else.
 void ExpectMalformedResponse(const HeaderList& headers) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(Response(id, true, headers)).ok());
   EXPECT_EQ(c.Out(), "RST_STREAM(1,PROTOCOL_ERROR)");
   EXPECT_EQ(c.handler.DescribeTake(), "close(1,PROTOCOL_ERROR,reset_by_us)");
@@ -129,7 +116,7 @@ TEST(Rfc9113_8_1, ContentLengthShortWhenTrailersArriveIsProtocolError) {
 
 TEST(Rfc9113_8_1, ResponseEndingBeforeContentLengthIsProtocolError) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(Response(id, true, ResponseHeaders("200", {{"content-length", "5"}}))).ok());
   EXPECT_EQ(c.Out(), "RST_STREAM(1,PROTOCOL_ERROR)");
   EXPECT_EQ(c.handler.DescribeTake(), "close(1,PROTOCOL_ERROR,reset_by_us)");
@@ -153,7 +140,7 @@ TEST(Rfc9113_8_1, ConflictingContentLengthsAreMalformed) {
 
 TEST(Rfc9113_8_1, ResponseContentLengthMismatchIsProtocolError) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(absl::StrCat(Response(id, false, ResponseHeaders("200", {{"content-length", "4"}})),
                                   DataFrame(id, "abc", kFlagEndStream)))
                   .ok());
@@ -165,7 +152,7 @@ TEST(Rfc9113_8_1, ResponseToHeadMayCarryContentLengthWithoutContent) {
   // RFC 9113 8.1.1: a response defined to have no content (HEAD, 204, 304)
   // can have a non-zero content-length.
   Client c;
-  const uint32_t id = c.Submit(RequestHeaders("HEAD"));
+  const uint32_t id = c.OpenClientStream(true, RequestHeaders("HEAD"));
   ASSERT_TRUE(c.Feed(Response(id, true, ResponseHeaders("200", {{"content-length", "1000"}}))).ok());
   EXPECT_EQ(c.Out(), "");
   EXPECT_EQ(c.handler.DescribeTake(), "headers(1,response,END_STREAM); close(1,NO_ERROR,completed)");
@@ -173,7 +160,7 @@ TEST(Rfc9113_8_1, ResponseToHeadMayCarryContentLengthWithoutContent) {
 
 TEST(Rfc9113_8_1, NotModifiedResponseMayCarryContentLengthWithoutContent) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(Response(id, true, ResponseHeaders("304", {{"content-length", "1000"}}))).ok());
   EXPECT_EQ(c.Out(), "");
   EXPECT_EQ(c.handler.DescribeTake(), "headers(1,response,END_STREAM); close(1,NO_ERROR,completed)");
@@ -181,7 +168,7 @@ TEST(Rfc9113_8_1, NotModifiedResponseMayCarryContentLengthWithoutContent) {
 
 TEST(Rfc9113_8_1, InformationalResponsesPrecedeTheFinalOne) {
   Client c;
-  const uint32_t id = c.Submit(RequestHeaders("POST"), false);
+  const uint32_t id = c.OpenClientStream(false, RequestHeaders("POST"));
   ASSERT_TRUE(c.Feed(absl::StrCat(Response(id, false, ResponseHeaders("100")),
                                   Response(id, false, ResponseHeaders("103", {{"link", "</a>"}})),
                                   Response(id, false, ResponseHeaders("200")),
@@ -199,14 +186,14 @@ TEST(Rfc9113_8_1, InformationalResponseWithEndStreamIsProtocolError) {
 
 TEST(Rfc9113_8_1, SwitchingProtocolsResponseIsProtocolError) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(Response(id, false, ResponseHeaders("101"))).ok());
   EXPECT_EQ(c.Out(), "RST_STREAM(1,PROTOCOL_ERROR)");
 }
 
 TEST(Rfc9113_8_1, ResponseTrailersWithoutEndStreamIsProtocolError) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(absl::StrCat(Response(id, false),
                                   HeadersFrame(id, LiteralBlock({{"grpc-status", "0"}}), kFlagEndHeaders)))
                   .ok());
@@ -216,7 +203,7 @@ TEST(Rfc9113_8_1, ResponseTrailersWithoutEndStreamIsProtocolError) {
 
 TEST(Rfc9113_8_1, DataBeforeResponseHeadersIsProtocolError) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(DataFrame(id, "too early")).ok());
   EXPECT_EQ(c.Out(), "RST_STREAM(1,PROTOCOL_ERROR)");
   EXPECT_EQ(c.handler.DescribeTake(), "close(1,PROTOCOL_ERROR,reset_by_us)");
@@ -224,7 +211,7 @@ TEST(Rfc9113_8_1, DataBeforeResponseHeadersIsProtocolError) {
 
 TEST(Rfc9113_8_1, DataAfterInformationalResponseIsProtocolError) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(absl::StrCat(Response(id, false, ResponseHeaders("100")), DataFrame(id, "x"))).ok());
   EXPECT_EQ(c.Out(), "RST_STREAM(1,PROTOCOL_ERROR)");
   EXPECT_EQ(c.handler.DescribeTake(),
@@ -417,7 +404,7 @@ TEST(Rfc9113_8_3_2, RequestPseudoHeaderInResponseIsProtocolError) {
 
 TEST(Rfc9113_8_3_2, PseudoHeaderInResponseTrailersIsProtocolError) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   ASSERT_TRUE(c.Feed(absl::StrCat(Response(id, false), Trailers(id, {{":status", "200"}}))).ok());
   EXPECT_EQ(c.Out(), "RST_STREAM(1,PROTOCOL_ERROR)");
 }
@@ -433,7 +420,7 @@ TEST(Rfc9113_8_4, PushPromiseFromClientIsProtocolError) {
 
 TEST(Rfc9113_8_4, PushPromiseWhilePushIsDisabledIsProtocolError) {
   Client c;
-  const uint32_t id = c.Submit();
+  const uint32_t id = c.OpenClientStream(true);
   absl::Status st = c.Feed(PushPromiseFrame(id, 2, LiteralBlock(RequestHeaders())));
   EXPECT_TRUE(IsConnectionError(c, st, ErrorCode::kProtocolError, 0));
 }

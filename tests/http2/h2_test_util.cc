@@ -586,9 +586,8 @@ void SessionHarness::OpenRequest(uint32_t id, const HeaderList& headers) {
   ASSERT_EQ(Out(), "");
 }
 
-uint32_t SessionHarness::OpenClientStream(bool end_stream) {
-  HeaderList req = RequestHeaders();
-  std::vector<hpack::HeaderField> fields = Fields(req);
+uint32_t SessionHarness::OpenClientStream(bool end_stream, const HeaderList& headers) {
+  std::vector<hpack::HeaderField> fields = Fields(headers);
   absl::StatusOr<uint32_t> id = session->SubmitRequest(fields, end_stream, nullptr);
   EXPECT_TRUE(id.ok()) << id.status();
   std::vector<ParsedFrame> out = TakeFrames();

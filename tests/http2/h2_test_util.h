@@ -293,13 +293,30 @@ class SessionHarness {
   void OpenRequest(uint32_t id, const HeaderList& headers = RequestHeaders());
   // OpenClientStream (client role) submits a request and clears output and
   // events; returns its id.
-  uint32_t OpenClientStream(bool end_stream = false);
+  uint32_t OpenClientStream(bool end_stream = false, const HeaderList& headers = RequestHeaders());
 
   SessionOptions options;
   RecordingHandler handler;
   StringSink sink;
   std::unique_ptr<Session> session;
   PeerDecoder peer_decoder;
+};
+
+// ServerSession and ClientSession are harnesses of that role after
+// Handshake(peer_settings).
+struct ServerSession : SessionHarness {
+  explicit ServerSession(const SessionOptions& o = TestOptions(),
+                         absl::string_view peer_settings = {})
+      : SessionHarness(Role::kServer, o) {
+    Handshake(peer_settings.empty() ? SettingsFrame() : std::string(peer_settings));
+  }
+};
+struct ClientSession : SessionHarness {
+  explicit ClientSession(const SessionOptions& o = TestOptions(),
+                         absl::string_view peer_settings = {})
+      : SessionHarness(Role::kClient, o) {
+    Handshake(peer_settings.empty() ? SettingsFrame() : std::string(peer_settings));
+  }
 };
 
 // IsConnectionError checks that `status` (what Receive or CheckTimeouts

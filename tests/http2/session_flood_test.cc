@@ -13,11 +13,15 @@
 namespace alts::http2::testing {
 namespace {
 
-struct Server : SessionHarness {
-  explicit Server(const SessionOptions& o = TestOptions()) : SessionHarness(Role::kServer, o) {
-    Handshake();
-  }
-};
+using Server = ServerSession;
+
+// OpenAndReset opens stream `id` and resets it from the peer's side, then
+// moves `id` to the next stream.
+absl::Status OpenAndReset(SessionHarness& s, uint32_t& id) {
+  absl::Status st = s.Feed(absl::StrCat(Request(id, false), RstStreamFrame(id, ErrorCode::kCancel)));
+  id += 2;
+  return st;
+}
 
 // --- Rapid reset (CVE-2023-44487) ---------------------------------------------
 
@@ -27,17 +31,12 @@ TEST(SessionFloodTest, RapidResetBurstThenRate) {
   o.peer_resets_per_second = 5;
   Server s(o);
   uint32_t id = 1;
-  auto open_and_reset = [&]() {
-    absl::Status st = s.Feed(absl::StrCat(Request(id, false), RstStreamFrame(id, ErrorCode::kCancel)));
-    id += 2;
-    return st;
-  };
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(open_and_reset().ok()) << i;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(OpenAndReset(s, id).ok()) << i;
   EXPECT_EQ(s.Out(), "");  // resets cost the peer nothing to send and us nothing to answer
   // A second later five more tokens are there; the sixth is one too many.
   TestClock::Advance(absl::Seconds(1));
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(open_and_reset().ok()) << i;
-  absl::Status st = open_and_reset();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(OpenAndReset(s, id).ok()) << i;
+  absl::Status st = OpenAndReset(s, id);
   EXPECT_TRUE(IsConnectionError(s, st, ErrorCode::kEnhanceYourCalm, id - 2));
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
 }
@@ -60,15 +59,10 @@ TEST(SessionFloodTest, TokensRefillButNeverAboveTheBurst) {
   o.peer_resets_per_second = 1;
   Server s(o);
   uint32_t id = 1;
-  auto open_and_reset = [&]() {
-    absl::Status st = s.Feed(absl::StrCat(Request(id, false), RstStreamFrame(id, ErrorCode::kCancel)));
-    id += 2;
-    return st;
-  };
-  ASSERT_TRUE(open_and_reset().ok());
+  ASSERT_TRUE(OpenAndReset(s, id).ok());
   TestClock::Advance(absl::Hours(1));  // refill is capped at 3
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(open_and_reset().ok()) << i;
-  EXPECT_FALSE(open_and_reset().ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(OpenAndReset(s, id).ok()) << i;
+  EXPECT_FALSE(OpenAndReset(s, id).ok());
 }
 
 TEST(SessionFloodTest, ResetsThePeerProvokesCountAsRapidResets) {
