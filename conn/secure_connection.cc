@@ -99,6 +99,9 @@ absl::StatusOr<std::unique_ptr<SecureConnection>> SecureConnection::CreateImpl(
   }
   std::unique_ptr<SecureConnection> conn(
       new SecureConnection(base, wake, fd, std::move(protector), resources));
+  conn->open_into_second_buffer_ = conn->protector_.has_value() &&
+                                   resources->options.read_policy == ReadBufferPolicy::kOnDemand &&
+                                   resources->read_pool->stats().max_buffers == 0;
   if (resources->options.read_policy == ReadBufferPolicy::kPinned) {
     conn->pinned_ = resources->read_pool->TryAcquire();
     if (!conn->pinned_) {
@@ -435,7 +438,19 @@ bool SecureConnection::ReadOnce() {
     return false;
   }
   const bool filled = static_cast<size_t>(n) == cap - held;
-  if (!ProcessInput(buf, held + static_cast<size_t>(n), lease, in_pinned)) return false;
+  // On demand, the frames are opened straight into a second buffer, which is
+  // what the handler gets: no move of the plaintext past the frame headers
+  // and tags. Both buffers go back to the pool within this wakeup. Not for a
+  // pool with a budget (a reader takes one buffer there, so a budget bounds
+  // readers), and never waiting: without a buffer at hand, open in place.
+  BufferLease plaintext_lease;
+  if (open_into_second_buffer_ && !in_pinned) {
+    plaintext_lease = resources_->read_pool->TryAcquire();
+  }
+  if (!ProcessInput(buf, held + static_cast<size_t>(n), lease, in_pinned,
+                    plaintext_lease ? &plaintext_lease : nullptr)) {
+    return false;
+  }
   return filled;
 }
 
@@ -473,12 +488,19 @@ bool SecureConnection::ReadIntoAssembly() {
 }
 
 bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lease,
-                                    bool in_pinned) {
+                                    bool in_pinned, BufferLease* plaintext_lease) {
   OpenedInput opened;
-  if (protector_.has_value()) {
-    opened = OpenFramesInPlace(*protector_, buf, total);
-  } else {
+  // Where the plaintext ends up, and the lease that goes with it.
+  uint8_t* plain = buf;
+  BufferLease* plain_lease = &lease;
+  if (!protector_.has_value()) {
     opened.plaintext = opened.consumed = total;  // plaintext: bytes as they came
+  } else if (plaintext_lease != nullptr) {
+    plain = plaintext_lease->data();
+    plain_lease = plaintext_lease;
+    opened = OpenFramesInto(*protector_, buf, total, plain);
+  } else {
+    opened = OpenFramesInPlace(*protector_, buf, total);
   }
   const size_t out = opened.plaintext;
   const size_t off = opened.consumed;
@@ -489,7 +511,7 @@ bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lea
     // then the connection fails with the frame's error.
     if (out > 0) {
       BufferLease none;
-      if (!Deliver(absl::MakeSpan(buf, out), in_pinned ? none : lease)) return false;
+      if (!Deliver(absl::MakeSpan(plain, out), in_pinned ? none : *plain_lease)) return false;
     }
     Fail(std::move(error));
     return false;
@@ -510,7 +532,7 @@ bool SecureConnection::ProcessInput(uint8_t* buf, size_t total, BufferLease& lea
   }
   if (out > 0) {
     BufferLease none;
-    if (!Deliver(absl::MakeSpan(buf, out), in_pinned ? none : lease)) return false;
+    if (!Deliver(absl::MakeSpan(plain, out), in_pinned ? none : *plain_lease)) return false;
   }
   if (keep_in_pinned) {
     memmove(pinned_.data(), buf + off, leftover);

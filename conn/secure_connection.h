@@ -209,9 +209,12 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   bool ReadOnce();
   bool ReadIntoAssembly();
   // ProcessInput opens the frames in buf[0, total), keeps the incomplete
-  // tail and delivers the plaintext. `in_pinned` says buf is pinned_.
-  // Returns false if the connection failed or was destroyed.
-  bool ProcessInput(uint8_t* buf, size_t total, BufferLease& lease, bool in_pinned);
+  // tail and delivers the plaintext: in place in buf (with `lease`), or, if
+  // `plaintext_lease` is set, decrypted into that buffer (at least `total`
+  // bytes) and delivered with it. `in_pinned` says buf is pinned_. Returns
+  // false if the connection failed or was destroyed.
+  bool ProcessInput(uint8_t* buf, size_t total, BufferLease& lease, bool in_pinned,
+                    BufferLease* plaintext_lease = nullptr);
   bool StashPartial(const uint8_t* bytes, size_t size, size_t frame_size);
   bool Deliver(absl::Span<uint8_t> data, BufferLease& lease);
   // Runs at the end of every top-level dispatch: reports the end if due.
@@ -283,6 +286,9 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   int fd_;
   short registered_events_ = 0;
   bool started_ = false;
+  // On-demand reads open frames into a second pool buffer (see ReadOnce):
+  // record protection on, read pool without a budget.
+  bool open_into_second_buffer_ = false;
   bool unprocessed_input_ = false;     // handshake leftovers not yet opened
   bool paused_ = false;
   // Waiting on read_pool for a read buffer (as this BufferWaiter); only this
