@@ -1,10 +1,8 @@
 // Checks that a steady-state request/response exchange between two Sessions
 // allocates nothing: stream objects come from the thread's free list, header
 // blocks decode into per-thread scratch, DATA is handed over from the input.
-// This binary counts every heap allocation in the process: it interposes
-// malloc/calloc/realloc (operator new uses malloc) in a plain build, and uses
-// the sanitizer allocator hooks in a sanitizer build.
-#include <atomic>
+// This binary counts every heap allocation in the process
+// (tests/common/alloc_counter.h).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,56 +14,12 @@
 #include "gtest/gtest.h"
 #include "http2/frame_sink.h"
 #include "http2/session.h"
-
-#if !defined(ALTS_SANITIZER_BUILD) && defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define ALTS_SANITIZER_BUILD 1
-#endif
-#endif
-#if !defined(ALTS_SANITIZER_BUILD) && (defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__))
-#define ALTS_SANITIZER_BUILD 1
-#endif
-
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-#if defined(ALTS_SANITIZER_BUILD)
-#include <sanitizer/allocator_interface.h>
-
-namespace {
-void CountMalloc(const volatile void*, size_t) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-}
-void IgnoreFree(const volatile void*) {}
-const int kHooksInstalled = __sanitizer_install_malloc_and_free_hooks(CountMalloc, IgnoreFree);
-}  // namespace
-#else
-extern "C" {
-void* __libc_malloc(size_t size);
-void* __libc_calloc(size_t count, size_t size);
-void* __libc_realloc(void* ptr, size_t size);
-
-void* malloc(size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(size);
-}
-void* calloc(size_t count, size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(count, size);
-}
-void* realloc(void* ptr, size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(ptr, size);
-}
-}  // extern "C"
-#endif
+#include "tests/common/alloc_counter.h"
 
 namespace alts::http2 {
 namespace {
 
-uint64_t Allocations() { return g_allocations.load(std::memory_order_relaxed); }
+using ::alts::testing::Allocations;
 
 // BufferSink keeps its capacity across Clear.
 class BufferSink final : public FrameSink {
