@@ -1121,6 +1121,11 @@ absl::Status Session::OnHeaderBlock(uint32_t id, uint8_t flags, absl::Span<const
   if (s == nullptr) {
     if (!IsIdle(id)) {
       if (RecentlyReset(id)) return Useless();  // late frame for a stream we reset
+      // One of our own streams, closed here: the peer may have sent its
+      // response before our RST_STREAM reached it, and we keep no state to
+      // tell a late block from a violation. Ignored (it was decoded, so the
+      // tables stay in sync) rather than ending every other stream.
+      if (!PeerInitiated(id)) return Useless();
       // Below the peer's last stream the id may never have been opened (a
       // higher one closed it, RFC 9113 5.1.1): a stream id that does not
       // increase is PROTOCOL_ERROR. The last one was surely opened: closed.
