@@ -1,6 +1,7 @@
 #include "handshaker/certificate.h"
 
 #include <openssl/curve25519.h>
+#include <openssl/mem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -48,6 +49,18 @@ KeyId ComputeKeyId(absl::Span<const uint8_t> ed25519_public_key) {
   return id;
 }
 
+bool IsSmallOrderX25519Key(absl::Span<const uint8_t> key) {
+  if (key.size() != X25519_PUBLIC_VALUE_LEN) return false;
+  // Clamping makes every scalar a multiple of the cofactor 8, so any point
+  // of order dividing 8 maps to zero; X25519 reports that as failure.
+  uint8_t scalar[X25519_PRIVATE_KEY_LEN];
+  std::memset(scalar, 0x5a, sizeof(scalar));
+  uint8_t out[X25519_SHARED_KEY_LEN];
+  const bool zero = X25519(out, scalar, key.data()) == 0;
+  OPENSSL_cleanse(out, sizeof(out));
+  return zero;
+}
+
 absl::StatusOr<SigningKey> SigningKey::Generate(absl::string_view name) {
   SecretArray<32> seed;
   if (!RAND_bytes(seed.data(), seed.size())) return absl::InternalError("RAND_bytes failed");
@@ -82,6 +95,12 @@ absl::StatusOr<std::string> IssueCertificate(const SigningKey& issuer,
   if (params.not_before >= params.not_after) {
     return absl::InvalidArgumentError("certificate validity window is empty");
   }
+  if (params.kind == handshake::LEAF && params.max_path_length != 0) {
+    return absl::InvalidArgumentError("a LEAF has no path length");
+  }
+  if (params.kind == handshake::LEAF && IsSmallOrderX25519Key(params.public_key)) {
+    return absl::InvalidArgumentError("small-order X25519 key");
+  }
   handshake::CertificateBody body;
   body.set_version(kCertificateVersion);
   body.set_kind(params.kind);
@@ -93,6 +112,7 @@ absl::StatusOr<std::string> IssueCertificate(const SigningKey& issuer,
   body.set_issuer(issuer.name());
   body.set_issuer_key_id(issuer.key_id().data(), issuer.key_id().size());
   body.set_serial(params.serial);
+  body.set_max_path_length(params.max_path_length);
   Identity check;
   if (absl::Status s = IdentityFromWire(body.subject(), body.attributes(), &check); !s.ok()) {
     return s;

@@ -83,11 +83,20 @@ struct CertificateParams {
   absl::Time not_before;
   absl::Time not_after;
   uint64_t serial = 0;
+  // INTERMEDIATE only: how many further intermediates may stand below it
+  // (0: it signs leaves only). Verifiers also cap the chain depth
+  // (VerifierOptions::max_intermediates).
+  uint32_t max_path_length = 0;
 };
+
+// IsSmallOrderX25519Key returns true if `key` (32 bytes) lies in a small
+// subgroup: a DH with it is all zeros whatever the private key.
+bool IsSmallOrderX25519Key(absl::Span<const uint8_t> key);
 
 // IssueCertificate builds and signs a certificate; returns the serialized
 // Certificate. Returns kInvalidArgument for an empty subject, an empty or
-// inverted validity window or fields over the identity limits.
+// inverted validity window, fields over the identity limits, a path length
+// in a LEAF or a small-order LEAF key.
 absl::StatusOr<std::string> IssueCertificate(const SigningKey& issuer,
                                              const CertificateParams& params);
 

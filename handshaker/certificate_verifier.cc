@@ -56,7 +56,31 @@ std::string ChainBytes(CertificateChain chain) {
   return out;
 }
 
+std::vector<KeyId> RootIds(const std::vector<TrustRoot>& roots) {
+  std::vector<KeyId> ids;
+  for (const TrustRoot& root : roots) ids.push_back(ComputeKeyId(root.public_key));
+  return ids;
+}
+
 }  // namespace
+
+absl::Status ParseCertificateWrapper(absl::Span<const uint8_t> bytes,
+                                     handshake::Certificate* out) {
+  if (!out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError("does not parse");
+  }
+  handshake::Certificate canonical;
+  canonical.set_tbs(out->tbs());
+  canonical.set_signature(out->signature());
+  canonical.set_issuer_key_id(out->issuer_key_id());
+  const std::string encoded = canonical.SerializeAsString();
+  if (encoded.size() != bytes.size() ||
+      std::memcmp(encoded.data(), bytes.data(), bytes.size()) != 0) {
+    return absl::InvalidArgumentError(
+        "non-canonical encoding (unknown, repeated or misordered fields)");
+  }
+  return absl::OkStatus();
+}
 
 TrustRoot TrustRoot::FromSigningKey(const SigningKey& key) {
   TrustRoot root;
@@ -73,6 +97,13 @@ absl::Status CheckValidity(absl::Time not_before, absl::Time not_after, absl::Ti
 
 absl::StatusOr<std::shared_ptr<CertificateVerifier>> CertificateVerifier::Create(
     std::vector<TrustRoot> roots, size_t cache_capacity) {
+  VerifierOptions options;
+  options.cache_capacity = cache_capacity;
+  return Create(std::move(roots), options);
+}
+
+absl::StatusOr<std::shared_ptr<CertificateVerifier>> CertificateVerifier::Create(
+    std::vector<TrustRoot> roots, VerifierOptions options) {
   if (roots.empty()) return absl::InvalidArgumentError("no trust roots");
   for (size_t i = 0; i < roots.size(); ++i) {
     for (size_t j = i + 1; j < roots.size(); ++j) {
@@ -81,22 +112,65 @@ absl::StatusOr<std::shared_ptr<CertificateVerifier>> CertificateVerifier::Create
       }
     }
   }
+  if (options.max_intermediates > kMaxChainCertificates - 1) {
+    return absl::InvalidArgumentError("max_intermediates exceeds kMaxChainCertificates - 1");
+  }
   return std::shared_ptr<CertificateVerifier>(
-      new CertificateVerifier(std::move(roots), cache_capacity));
+      new CertificateVerifier(std::move(roots), options));
 }
+
+CertificateVerifier::CertificateVerifier(std::vector<TrustRoot> roots, VerifierOptions options)
+    : roots_(std::move(roots)),
+      root_ids_(RootIds(roots_)),
+      cache_capacity_(options.cache_capacity),
+      // A fifth of the cache (at least one entry) takes newcomers.
+      protected_capacity_(options.cache_capacity -
+                          std::min(options.cache_capacity,
+                                   std::max<size_t>(1, options.cache_capacity / 5))),
+      max_intermediates_(options.max_intermediates) {}
 
 size_t CertificateVerifier::cache_size() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return lru_.size();
+  return probation_.size() + protected_.size();
+}
+
+bool CertificateVerifier::TrustsRoot(const KeyId& key_id) const {
+  return std::find(root_ids_.begin(), root_ids_.end(), key_id) != root_ids_.end();
 }
 
 const TrustRoot* CertificateVerifier::FindRoot(absl::Span<const uint8_t> key_id) const {
   if (key_id.size() != kKeyIdSize) return nullptr;
-  for (const TrustRoot& root : roots_) {
-    const KeyId id = ComputeKeyId(root.public_key);
-    if (std::equal(id.begin(), id.end(), key_id.begin())) return &root;
+  for (size_t i = 0; i < roots_.size(); ++i) {
+    if (std::equal(root_ids_[i].begin(), root_ids_[i].end(), key_id.begin())) return &roots_[i];
   }
   return nullptr;
+}
+
+void CertificateVerifier::Touch(EntryList::iterator it) {
+  if (it->is_protected) {
+    protected_.splice(protected_.begin(), protected_, it);
+    return;
+  }
+  // Used again: promote, demoting the least recently used protected entry
+  // if the protected segment is full.
+  it->is_protected = true;
+  protected_.splice(protected_.begin(), probation_, it);
+  if (protected_.size() > protected_capacity_) {
+    auto last = std::prev(protected_.end());
+    last->is_protected = false;
+    probation_.splice(probation_.begin(), protected_, last);
+  }
+}
+
+void CertificateVerifier::Insert(const Digest& digest, CertificateChain chain,
+                                 std::shared_ptr<const VerifiedChain> verified) {
+  probation_.push_front(Entry{digest, ChainBytes(chain), std::move(verified), false});
+  index_[digest] = probation_.begin();
+  while (probation_.size() + protected_.size() > cache_capacity_) {
+    EntryList& victims = probation_.empty() ? protected_ : probation_;
+    index_.erase(victims.back().digest);
+    victims.pop_back();
+  }
 }
 
 absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify(
@@ -115,6 +189,11 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
   if (total > kMaxCertificateChainSize) {
     return absl::ResourceExhaustedError("certificate chain too large");
   }
+  if (chain.size() - 1 > max_intermediates_) {
+    return absl::UnauthenticatedError(absl::StrCat("chain has ", chain.size() - 1,
+                                                   " intermediates; at most ",
+                                                   max_intermediates_, " allowed"));
+  }
   Digest digest{};
   if (cache_capacity_ > 0) {
     digest = ChainDigest(chain);
@@ -123,8 +202,8 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
       std::lock_guard<std::mutex> lock(mu_);
       auto it = index_.find(digest);
       if (it != index_.end() && SameChain(it->second->chain_bytes, chain)) {
-        lru_.splice(lru_.begin(), lru_, it->second);
         cached = it->second->verified;
+        Touch(it->second);
       }
     }
     if (cached != nullptr) {
@@ -140,12 +219,7 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
   if (!verified.ok() || cache_capacity_ == 0) return verified;
   std::lock_guard<std::mutex> lock(mu_);
   if (index_.contains(digest)) return verified;  // another thread raced us
-  lru_.push_front(Entry{digest, ChainBytes(chain), *verified});
-  index_[digest] = lru_.begin();
-  while (lru_.size() > cache_capacity_) {
-    index_.erase(lru_.back().digest);
-    lru_.pop_back();
-  }
+  Insert(digest, chain, *verified);
   return verified;
 }
 
@@ -162,8 +236,8 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
   handshake::CertificateBody body;
   for (size_t i = chain.size(); i-- > 0;) {
     const absl::Span<const uint8_t> bytes = chain[i];
-    if (!wrapper.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::InvalidArgumentError(absl::StrCat("certificate ", i, " does not parse"));
+    if (absl::Status s = ParseCertificateWrapper(bytes, &wrapper); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("certificate ", i, ": ", s.message()));
     }
     if (wrapper.signature().size() != kEd25519SignatureSize ||
         wrapper.issuer_key_id().size() != kKeyIdSize) {
@@ -179,6 +253,8 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
       }
       signer_key = root->public_key;
       signer_name = root->name;
+      std::copy(wrapper.issuer_key_id().begin(), wrapper.issuer_key_id().end(),
+                verified->root_key_id.begin());
     } else {
       const KeyId expected = ComputeKeyId(signer_key);
       if (wrapper.issuer_key_id() !=
@@ -195,13 +271,28 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
     if (!body.ParseFromString(wrapper.tbs())) {
       return absl::InvalidArgumentError(absl::StrCat("certificate ", i, ": body does not parse"));
     }
-    const handshake::CertificateKind want_kind =
-        i == 0 ? handshake::LEAF : handshake::INTERMEDIATE;
-    if (body.version() != kCertificateVersion || body.kind() != want_kind ||
-        body.public_key().size() != 32 || body.subject().empty() ||
-        body.subject().size() > kMaxIdentityFieldSize) {
+    if (body.version() != kCertificateVersion || body.public_key().size() != 32 ||
+        body.subject().empty() || body.subject().size() > kMaxIdentityFieldSize) {
       return absl::InvalidArgumentError(
-          absl::StrCat("certificate ", i, ": bad version, kind, key or subject"));
+          absl::StrCat("certificate ", i, ": bad version, key or subject"));
+    }
+    if (i == 0 && body.kind() != handshake::LEAF) {
+      return absl::InvalidArgumentError("certificate 0: not a LEAF");
+    }
+    if (i > 0 && body.kind() != handshake::INTERMEDIATE) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "certificate ", i, ": a ", body.kind() == handshake::LEAF ? "LEAF" : "certificate",
+          " in a signer position (only an INTERMEDIATE signs)"));
+    }
+    if (i == 0 && body.max_path_length() != 0) {
+      return absl::InvalidArgumentError("certificate 0: a LEAF has no path length");
+    }
+    // Path length: an intermediate allows at most max_path_length further
+    // intermediates below it (the leaf does not count).
+    if (i > 0 && body.max_path_length() < i - 1) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "certificate ", i, ": path length ", body.max_path_length(), " allows fewer than the ",
+          i - 1, " intermediates below it"));
     }
     if (body.issuer_key_id() != wrapper.issuer_key_id()) {
       return absl::UnauthenticatedError(
@@ -223,6 +314,9 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> CertificateVerifier::Verify
       return absl::Status(s.code(), absl::StrCat("certificate ", i, ": ", s.message()));
     }
     if (i == 0) {
+      if (IsSmallOrderX25519Key(AsBytes(body.public_key()))) {
+        return absl::InvalidArgumentError("certificate 0: small-order X25519 key");
+      }
       if (absl::Status s = IdentityFromWire(body.subject(), body.attributes(),
                                             &verified->identity);
           !s.ok()) {

@@ -43,16 +43,55 @@ absl::Status WriteAll(int fd, absl::string_view content, const std::string& path
   return absl::OkStatus();
 }
 
+// SyncDirectory makes a rename or link in the directory of `path` durable.
+void SyncDirectory(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
+// WriteFile writes `content` to a fresh temporary file beside `path`
+// (mkstemp: O_EXCL, mode 0600 from the start), sets the final mode, syncs,
+// then puts it in place in one step: a secret with link(), which never
+// replaces anything (so an existing file, or a link planted at `path`, is
+// kAlreadyExists); a public file with rename(), which replaces the name
+// `path` itself and never writes through a symbolic or hard link planted
+// there. On any error the temporary file is unlinked and `path` is
+// untouched: a reader never sees a partial file.
 absl::Status WriteFile(const std::string& path, absl::string_view content, bool secret) {
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (secret ? O_EXCL : O_TRUNC);
-  const int fd = ::open(path.c_str(), flags, secret ? 0600 : 0644);
-  if (fd < 0) return ErrnoStatus("open", path);
-  absl::Cleanup close_fd = [fd] { ::close(fd); };
-  // A permissive umask cannot widen 0600, but a restrictive one could have
-  // narrowed the public mode; set both explicitly before writing anything.
-  if (::fchmod(fd, secret ? 0600 : 0644) != 0) return ErrnoStatus("fchmod", path);
-  if (absl::Status s = WriteAll(fd, content, path); !s.ok()) return s;
-  if (::fsync(fd) != 0) return ErrnoStatus("fsync", path);
+  if (path.empty()) return absl::InvalidArgumentError("empty path");
+  if (secret) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0) {
+      return absl::AlreadyExistsError(absl::StrCat("open ", path, ": File exists"));
+    }
+  }
+  std::string temp = path + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) return ErrnoStatus("create temporary file for", path);
+  bool placed = false;
+  absl::Cleanup cleanup = [&] {
+    ::close(fd);
+    if (!placed) ::unlink(temp.c_str());
+  };
+  // A permissive umask cannot widen 0600 (mkstemp's mode), but the public
+  // mode must be set explicitly; do it before writing anything.
+  if (::fchmod(fd, secret ? 0600 : 0644) != 0) return ErrnoStatus("fchmod", temp);
+  if (absl::Status s = WriteAll(fd, content, temp); !s.ok()) return s;
+  if (::fsync(fd) != 0) return ErrnoStatus("fsync", temp);
+  if (secret) {
+    if (::link(temp.c_str(), path.c_str()) != 0) return ErrnoStatus("link", path);
+    // The temporary name goes either way; `path` now holds the file.
+    ::unlink(temp.c_str());
+    placed = true;
+  } else {
+    if (::rename(temp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename", path);
+    placed = true;
+  }
+  SyncDirectory(path);
   return absl::OkStatus();
 }
 
@@ -98,6 +137,11 @@ absl::StatusOr<std::vector<PemBlock>> DecodePemBlocks(absl::string_view text) {
   bool in_block = false;
   std::string label;
   absl::Cleanup wipe_body = [&body] { WipeString(body); };
+  // On an error, blocks decoded so far (possibly secrets) and a partial
+  // decode are wiped before they are freed.
+  absl::Cleanup wipe_blocks = [&blocks] {
+    for (PemBlock& block : blocks) WipeString(block.data);
+  };
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     line = absl::StripAsciiWhitespace(line);
     if (!in_block) {
@@ -115,18 +159,18 @@ absl::StatusOr<std::vector<PemBlock>> DecodePemBlocks(absl::string_view text) {
       if (!absl::ConsumeSuffix(&line, kDashes) || line != label) {
         return absl::InvalidArgumentError(absl::StrCat("END line does not match ", label));
       }
-      PemBlock block;
-      block.label = label;
-      if (!absl::Base64Unescape(body, &block.data)) {
+      blocks.emplace_back();
+      blocks.back().label = label;
+      if (!absl::Base64Unescape(body, &blocks.back().data)) {
         return absl::InvalidArgumentError(absl::StrCat("bad base64 in ", label, " block"));
       }
-      blocks.push_back(std::move(block));
       in_block = false;
       continue;
     }
     body.append(line.data(), line.size());
   }
   if (in_block) return absl::InvalidArgumentError(absl::StrCat(label, " block has no END line"));
+  std::move(wipe_blocks).Cancel();
   return blocks;
 }
 
@@ -288,7 +332,10 @@ absl::Status WriteWorkloadCredential(const std::string& chain_path,
   if (absl::Status s = WriteX25519PrivateKey(key_path, credential.private_key()); !s.ok()) {
     return s;
   }
-  return WritePublicFile(chain_path, EncodeCertificateChain(credential.chain()));
+  absl::Status status = WritePublicFile(chain_path, EncodeCertificateChain(credential.chain()));
+  // Half a credential is no credential: do not leave the key behind.
+  if (!status.ok()) ::unlink(key_path.c_str());
+  return status;
 }
 
 absl::StatusOr<std::shared_ptr<const WorkloadCredential>> ReadWorkloadCredential(

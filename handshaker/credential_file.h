@@ -45,12 +45,18 @@ std::string EncodePemBlock(absl::string_view label, absl::Span<const uint8_t> da
 // bad base64.
 absl::StatusOr<std::vector<PemBlock>> DecodePemBlocks(absl::string_view text);
 
-// WriteSecretFile creates `path` with mode 0600 (O_CREAT | O_EXCL |
-// O_NOFOLLOW, then fchmod 0600 before writing) and writes `content`.
-// Returns kAlreadyExists if the path exists, kInternal on I/O errors.
+// WriteSecretFile creates `path` with mode 0600 holding `content`,
+// atomically: the bytes go to a temporary file beside it (mode 0600 from
+// creation), which is then hard-linked into place, so `path` never exists
+// partially written and nothing at `path` (a file, a planted link) is ever
+// replaced or followed. Returns kAlreadyExists if `path` exists, kInternal
+// (or kPermissionDenied) on I/O errors; the temporary file is removed.
 absl::Status WriteSecretFile(const std::string& path, absl::string_view content);
 
-// WritePublicFile creates or replaces `path` (mode 0644) with `content`.
+// WritePublicFile creates or replaces `path` (mode 0644) with `content`,
+// atomically: temporary file beside it, then rename(). A symbolic or hard
+// link planted at `path` is replaced, never written through. Errors as
+// WriteSecretFile (never kAlreadyExists).
 absl::Status WritePublicFile(const std::string& path, absl::string_view content);
 
 // ReadCredentialFile reads a whole file of at most kMaxCredentialFileSize
@@ -76,7 +82,8 @@ absl::StatusOr<std::vector<std::string>> ReadCertificateChain(const std::string&
 absl::Status WriteX25519PrivateKey(const std::string& path, const SecretArray<32>& key);
 absl::StatusOr<SecretArray<32>> ReadX25519PrivateKey(const std::string& path);
 
-// Workload credentials: a chain file plus a key file.
+// Workload credentials: a chain file plus a key file. If the chain cannot
+// be written, the key file just written is removed again.
 absl::Status WriteWorkloadCredential(const std::string& chain_path,
                                      const std::string& key_path,
                                      const WorkloadCredential& credential);

@@ -21,8 +21,14 @@ inline constexpr size_t kMaxCertificateSize = 4 * 1024;
 // kMaxCertificateChainSize bounds the chain bytes of one message.
 inline constexpr size_t kMaxCertificateChainSize = 8 * 1024;
 // kMaxChainCertificates: root -> intermediate -> intermediate -> leaf is the
-// deepest chain we accept; it bounds signature checks per handshake.
+// deepest chain a verifier can be configured to accept; it bounds signature
+// checks per handshake. Longer chains are kResourceExhausted.
 inline constexpr size_t kMaxChainCertificates = 3;
+// kDefaultMaxIntermediates: root -> intermediate -> leaf is the deepest
+// chain accepted unless a verifier is configured for two intermediates
+// (VerifierOptions::max_intermediates); shallow chains limit what a
+// compromised signer below the root can mint.
+inline constexpr size_t kDefaultMaxIntermediates = 1;
 // kMaxIdentityAttributes bounds attribute parsing and matching work.
 inline constexpr size_t kMaxIdentityAttributes = 32;
 // kMaxIdentityFieldSize bounds a service account, attribute key or value.

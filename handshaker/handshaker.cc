@@ -155,9 +155,11 @@ absl::Status Handshaker::Start(std::string* out) {
   if (config_->session_cache != nullptr && !params_.session_key.empty()) {
     std::optional<ClientSession> session =
         config_->session_cache->Take(SessionCacheKey(), Now());
-    if (session.has_value() && (params_.target_identities.empty() ||
-                                IdentityAllowed(params_.target_identities,
-                                                session->server_identity))) {
+    // A session resumes only while its server chain's root is still
+    // trusted: a removed root ends resumption as well as full handshakes.
+    if (session.has_value() && config_->verifier->TrustsRoot(session->server_root_key_id) &&
+        (params_.target_identities.empty() ||
+         IdentityAllowed(params_.target_identities, session->server_identity))) {
       offered_session_ = std::move(session);
     }
   }
@@ -283,13 +285,16 @@ absl::Status Handshaker::HandleServerInit(std::string* out) {
     }
     result_.peer_identity = offered_session_->server_identity;
     peer_not_after_ = offered_session_->server_not_after;
+    peer_root_key_id_ = offered_session_->server_root_key_id;
     ck_ = InitialChainingKey(/*resumed=*/true);
     if (absl::Status s = X25519Agree(ephemeral_private_, AsBytes(init.ephemeral_key()), dh);
         !s.ok()) {
       return s;
     }
-    MixKey(ck_, dh.span(), th1_);
-    MixKey(ck_, offered_session_->resumption_secret.span(), th1_);
+    if (absl::Status s = MixKey(ck_, dh.span(), th1_); !s.ok()) return s;
+    if (absl::Status s = MixKey(ck_, offered_session_->resumption_secret.span(), th1_); !s.ok()) {
+      return s;
+    }
   } else {
     if (offered_session_.has_value()) {
       return absl::InvalidArgumentError("full ServerInit in answer to a ticket");
@@ -305,26 +310,30 @@ absl::Status Handshaker::HandleServerInit(std::string* out) {
     }
     result_.peer_identity = server.identity;
     peer_not_after_ = server.not_after;
+    peer_root_key_id_ = server.root_key_id;
     ck_ = InitialChainingKey(/*resumed=*/false);
     // ee, es, se in that order.
     if (absl::Status s = X25519Agree(ephemeral_private_, AsBytes(init.ephemeral_key()), dh);
         !s.ok()) {
       return s;
     }
-    MixKey(ck_, dh.span(), th1_);
+    if (absl::Status s = MixKey(ck_, dh.span(), th1_); !s.ok()) return s;
     if (absl::Status s = X25519Agree(ephemeral_private_, server.static_key, dh); !s.ok()) {
       return s;
     }
-    MixKey(ck_, dh.span(), th1_);
+    if (absl::Status s = MixKey(ck_, dh.span(), th1_); !s.ok()) return s;
     if (absl::Status s = X25519Agree(config_->credential->private_key(),
                                      AsBytes(init.ephemeral_key()), dh);
         !s.ok()) {
       return s;
     }
-    MixKey(ck_, dh.span(), th1_);
+    if (absl::Status s = MixKey(ck_, dh.span(), th1_); !s.ok()) return s;
   }
   ephemeral_private_.Wipe();
-  Derive(ck_, kLabelResumption, th1_, new_resumption_secret_.span());
+  if (absl::Status s = Derive(ck_, kLabelResumption, th1_, new_resumption_secret_.span());
+      !s.ok()) {
+    return s;
+  }
 
   result_.application_protocol = init.application_protocol();
   result_.record_protocol = *record;
@@ -344,8 +353,9 @@ absl::Status Handshaker::VerifyPeerFinished(absl::string_view name, absl::string
     return absl::InvalidArgumentError(absl::StrCat(name, " must be 32 bytes"));
   }
   SecretArray<32> finished_key;
-  Derive(ck_, label, th, finished_key.span());
-  const std::array<uint8_t, 32> expected = FinishedMac(finished_key, th);
+  if (absl::Status s = Derive(ck_, label, th, finished_key.span()); !s.ok()) return s;
+  std::array<uint8_t, 32> expected;
+  if (absl::Status s = FinishedMac(finished_key, th, expected); !s.ok()) return s;
   if (CRYPTO_memcmp(expected.data(), reader_.body().data(), kMacSize) != 0) {
     return absl::DataLossError(absl::StrCat(name, " MAC mismatch"));
   }
@@ -360,11 +370,14 @@ absl::Status Handshaker::HandleServerFinished(std::string* out) {
   }
   th3_ = transcript_.Hash();
   SecretArray<32> finished_key;
-  Derive(ck_, kLabelClientFinished, th3_, finished_key.span());
-  const std::array<uint8_t, 32> mac = FinishedMac(finished_key, th3_);
+  if (absl::Status s = Derive(ck_, kLabelClientFinished, th3_, finished_key.span()); !s.ok()) {
+    return s;
+  }
+  std::array<uint8_t, 32> mac;
+  if (absl::Status s = FinishedMac(finished_key, th3_, mac); !s.ok()) return s;
   AppendAndHash(MessageType::kClientFinished, mac, out);
   const TranscriptHash th4 = transcript_.Hash();
-  Derive(ck_, kLabelKeyData, th4, result_.key_data.span());
+  if (absl::Status s = Derive(ck_, kLabelKeyData, th4, result_.key_data.span()); !s.ok()) return s;
   result_.local_identity = config_->credential->identity();
 
   if (!received_ticket_.empty() && config_->session_cache != nullptr &&
@@ -374,6 +387,7 @@ absl::Status Handshaker::HandleServerFinished(std::string* out) {
     session.resumption_secret = new_resumption_secret_.Copy();
     session.server_identity = result_.peer_identity;
     session.server_not_after = peer_not_after_;
+    session.server_root_key_id = peer_root_key_id_;
     session.expiry = std::min(Now() + absl::Seconds(received_ticket_lifetime_s_), peer_not_after_);
     config_->session_cache->Put(SessionCacheKey(), std::move(session));
   }
@@ -426,8 +440,17 @@ absl::Status Handshaker::HandleClientInit(std::string* out) {
         config_->ticket_keys != nullptr
             ? config_->ticket_keys->Open(AsBytes(init.ticket()))
             : absl::StatusOr<TicketContents>(absl::NotFoundError("no ticket keys"));
+    // A ticket resumes only with the server identity that issued it (servers
+    // sharing ticket keys do not resume each other's sessions) and while the
+    // root the client chain was verified under is still trusted.
+    if (ticket.ok() && ticket->server_identity != config_->credential->identity()) {
+      ticket = absl::PermissionDeniedError("ticket was issued by another server identity");
+    }
+    if (ticket.ok() && !config_->verifier->TrustsRoot(ticket->client_root_key_id)) {
+      ticket = absl::UnauthenticatedError("ticket's client root is no longer trusted");
+    }
     if (!ticket.ok()) {
-      // Unknown, tampered or expired: fall back to a full handshake.
+      // Unknown, tampered, expired or not ours: fall back to a full handshake.
       AppendAndHash(MessageType::kServerRetry, {}, out);
       state_ = State::kWaitRetriedClientInit;
       return absl::OkStatus();
@@ -439,14 +462,15 @@ absl::Status Handshaker::HandleClientInit(std::string* out) {
     resumed = true;
     result_.peer_identity = std::move(ticket->client_identity);
     peer_not_after_ = ticket->client_not_after;
+    peer_root_key_id_ = ticket->client_root_key_id;
     if (absl::Status s = NewEphemeral(); !s.ok()) return s;
     ck_ = InitialChainingKey(/*resumed=*/true);
     if (absl::Status s = X25519Agree(ephemeral_private_, AsBytes(init.ephemeral_key()), dh);
         !s.ok()) {
       return s;
     }
-    MixKey(ck_, dh.span(), th1_);
-    MixKey(ck_, ticket->resumption_secret.span(), th1_);
+    if (absl::Status s = MixKey(ck_, dh.span(), th1_); !s.ok()) return s;
+    if (absl::Status s = MixKey(ck_, ticket->resumption_secret.span(), th1_); !s.ok()) return s;
   } else {
     absl::StatusOr<std::shared_ptr<const VerifiedChain>> chain =
         config_->verifier->Verify(ChainView(init.certificate_chain()), Now());
@@ -458,6 +482,7 @@ absl::Status Handshaker::HandleClientInit(std::string* out) {
     }
     result_.peer_identity = client.identity;
     peer_not_after_ = client.not_after;
+    peer_root_key_id_ = client.root_key_id;
     if (absl::Status s = NewEphemeral(); !s.ok()) return s;
     ck_ = InitialChainingKey(/*resumed=*/false);
     // ee, es, se in that order (es = DH(server static, client eph) here).
@@ -465,20 +490,23 @@ absl::Status Handshaker::HandleClientInit(std::string* out) {
         !s.ok()) {
       return s;
     }
-    MixKey(ck_, dh.span(), th1_);
+    if (absl::Status s = MixKey(ck_, dh.span(), th1_); !s.ok()) return s;
     if (absl::Status s = X25519Agree(config_->credential->private_key(),
                                      AsBytes(init.ephemeral_key()), dh);
         !s.ok()) {
       return s;
     }
-    MixKey(ck_, dh.span(), th1_);
+    if (absl::Status s = MixKey(ck_, dh.span(), th1_); !s.ok()) return s;
     if (absl::Status s = X25519Agree(ephemeral_private_, client.static_key, dh); !s.ok()) {
       return s;
     }
-    MixKey(ck_, dh.span(), th1_);
+    if (absl::Status s = MixKey(ck_, dh.span(), th1_); !s.ok()) return s;
   }
   ephemeral_private_.Wipe();
-  Derive(ck_, kLabelResumption, th1_, new_resumption_secret_.span());
+  if (absl::Status s = Derive(ck_, kLabelResumption, th1_, new_resumption_secret_.span());
+      !s.ok()) {
+    return s;
+  }
 
   handshake::ServerInit reply;
   std::array<uint8_t, kRandomSize> random;
@@ -501,6 +529,8 @@ absl::Status Handshaker::HandleClientInit(std::string* out) {
     contents.resumption_secret = new_resumption_secret_.Copy();
     contents.client_identity = result_.peer_identity;
     contents.client_not_after = peer_not_after_;
+    contents.server_identity = config_->credential->identity();
+    contents.client_root_key_id = peer_root_key_id_;
     contents.expiry = std::min(Now() + config_->ticket_keys->ticket_lifetime(), peer_not_after_);
     absl::StatusOr<std::string> ticket = config_->ticket_keys->Seal(contents);
     if (!ticket.ok()) return ticket.status();
@@ -514,8 +544,12 @@ absl::Status Handshaker::HandleClientInit(std::string* out) {
   th2_ = transcript_.Hash();
 
   SecretArray<32> finished_key;
-  Derive(ck_, kLabelServerFinished, th2_, finished_key.span());
-  AppendAndHash(MessageType::kServerFinished, FinishedMac(finished_key, th2_), out);
+  if (absl::Status s = Derive(ck_, kLabelServerFinished, th2_, finished_key.span()); !s.ok()) {
+    return s;
+  }
+  std::array<uint8_t, 32> mac;
+  if (absl::Status s = FinishedMac(finished_key, th2_, mac); !s.ok()) return s;
+  AppendAndHash(MessageType::kServerFinished, mac, out);
   th3_ = transcript_.Hash();
 
   result_.application_protocol = *application;
@@ -534,7 +568,7 @@ absl::Status Handshaker::HandleClientFinished() {
     return s;
   }
   const TranscriptHash th4 = transcript_.Hash();
-  Derive(ck_, kLabelKeyData, th4, result_.key_data.span());
+  if (absl::Status s = Derive(ck_, kLabelKeyData, th4, result_.key_data.span()); !s.ok()) return s;
   result_.local_identity = config_->credential->identity();
   WipeSecrets();
   state_ = State::kDone;

@@ -185,6 +185,8 @@ class Handshaker {
   // Validity cap for tickets: the peer chain's expiry (carried through
   // resumptions).
   absl::Time peer_not_after_ = absl::InfiniteFuture();
+  // The root the peer's chain verified under (carried through resumptions).
+  KeyId peer_root_key_id_{};
 
   HandshakeResult result_;
 };

@@ -4,6 +4,7 @@
 #include <openssl/digest.h>
 #include <openssl/hkdf.h>
 #include <openssl/hmac.h>
+#include <openssl/mem.h>
 
 #include <cstring>
 
@@ -14,8 +15,6 @@ constexpr absl::string_view kFullProtocolName = "ALTS-ondemand v1 full";
 constexpr absl::string_view kResumeProtocolName = "ALTS-ondemand v1 resume";
 constexpr absl::string_view kMixKeyInfo = "alts v1 ck";
 constexpr absl::string_view kDeriveInfoPrefix = "alts v1 ";
-// kMaxLabelSize bounds the info buffer built on the stack.
-constexpr size_t kMaxLabelSize = 32;
 
 }  // namespace
 
@@ -33,39 +32,57 @@ ChainingKey InitialChainingKey(bool resumed) {
   return ck;
 }
 
-void MixKey(ChainingKey& ck, absl::Span<const uint8_t> ikm, const TranscriptHash& th) {
+absl::Status MixKey(ChainingKey& ck, absl::Span<const uint8_t> ikm, const TranscriptHash& th) {
   SecretArray<32> prk;
   size_t prk_len = 0;
-  HKDF_extract(prk.data(), &prk_len, EVP_sha256(), ikm.data(), ikm.size(), ck.data(),
-               ck.size());
+  if (!HKDF_extract(prk.data(), &prk_len, EVP_sha256(), ikm.data(), ikm.size(), ck.data(),
+                    ck.size()) ||
+      prk_len != prk.size()) {
+    ck.Wipe();
+    return absl::InternalError("HKDF-Extract failed");
+  }
   uint8_t info[kMixKeyInfo.size() + sizeof(TranscriptHash)];
   std::memcpy(info, kMixKeyInfo.data(), kMixKeyInfo.size());
   std::memcpy(info + kMixKeyInfo.size(), th.data(), th.size());
-  HKDF_expand(ck.data(), ck.size(), EVP_sha256(), prk.data(), prk_len, info,
-              sizeof(info));
+  if (!HKDF_expand(ck.data(), ck.size(), EVP_sha256(), prk.data(), prk_len, info,
+                   sizeof(info))) {
+    ck.Wipe();
+    return absl::InternalError("HKDF-Expand failed");
+  }
+  return absl::OkStatus();
 }
 
-void Derive(const ChainingKey& ck, absl::string_view label, const TranscriptHash& th,
-            absl::Span<uint8_t> out) {
+absl::Status Derive(const ChainingKey& ck, absl::string_view label, const TranscriptHash& th,
+                    absl::Span<uint8_t> out) {
+  if (label.size() > kMaxLabelSize) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return absl::InternalError("Derive: label over kMaxLabelSize");
+  }
   uint8_t info[kDeriveInfoPrefix.size() + kMaxLabelSize + sizeof(TranscriptHash)];
   size_t n = 0;
   std::memcpy(info, kDeriveInfoPrefix.data(), kDeriveInfoPrefix.size());
   n += kDeriveInfoPrefix.size();
-  const size_t label_size = label.size() < kMaxLabelSize ? label.size() : kMaxLabelSize;
-  std::memcpy(info + n, label.data(), label_size);
-  n += label_size;
+  std::memcpy(info + n, label.data(), label.size());
+  n += label.size();
   std::memcpy(info + n, th.data(), th.size());
   n += th.size();
-  HKDF_expand(out.data(), out.size(), EVP_sha256(), ck.data(), ck.size(), info, n);
+  if (!HKDF_expand(out.data(), out.size(), EVP_sha256(), ck.data(), ck.size(), info, n)) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return absl::InternalError("HKDF-Expand failed");
+  }
+  return absl::OkStatus();
 }
 
-std::array<uint8_t, 32> FinishedMac(const SecretArray<32>& finished_key,
-                                    const TranscriptHash& th) {
-  std::array<uint8_t, 32> mac;
+absl::Status FinishedMac(const SecretArray<32>& finished_key, const TranscriptHash& th,
+                         std::array<uint8_t, 32>& mac) {
   unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), finished_key.data(), finished_key.size(), th.data(), th.size(),
-       mac.data(), &mac_len);
-  return mac;
+  if (HMAC(EVP_sha256(), finished_key.data(), finished_key.size(), th.data(), th.size(),
+           mac.data(), &mac_len) == nullptr ||
+      mac_len != mac.size()) {
+    OPENSSL_cleanse(mac.data(), mac.size());
+    return absl::InternalError("HMAC-SHA256 failed");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status X25519Agree(const SecretArray<32>& private_key,

@@ -50,17 +50,25 @@ inline constexpr absl::string_view kLabelKeyData = "key data";
 // ("ALTS-ondemand v1 full") or resumed ("ALTS-ondemand v1 resume") handshake.
 ChainingKey InitialChainingKey(bool resumed);
 
+// kMaxLabelSize bounds a Derive label (the info buffer is on the stack).
+inline constexpr size_t kMaxLabelSize = 32;
+
 // MixKey replaces `ck` with HKDF-Expand(HKDF-Extract(ck, ikm), "alts v1 ck"
-// || th, 32).
-void MixKey(ChainingKey& ck, absl::Span<const uint8_t> ikm, const TranscriptHash& th);
+// || th, 32). Returns kInternal if the crypto library fails (then `ck` is
+// wiped: a handshake must not go on with it).
+absl::Status MixKey(ChainingKey& ck, absl::Span<const uint8_t> ikm, const TranscriptHash& th);
 
 // Derive fills `out` with HKDF-Expand(ck, "alts v1 " || label || th, |out|).
-void Derive(const ChainingKey& ck, absl::string_view label, const TranscriptHash& th,
-            absl::Span<uint8_t> out);
+// Returns kInternal for a label over kMaxLabelSize or an output HKDF cannot
+// give (over 255 * 32 bytes) or a crypto library failure; `out` is wiped
+// then.
+absl::Status Derive(const ChainingKey& ck, absl::string_view label, const TranscriptHash& th,
+                    absl::Span<uint8_t> out);
 
-// FinishedMac returns HMAC-SHA256(finished_key, th).
-std::array<uint8_t, 32> FinishedMac(const SecretArray<32>& finished_key,
-                                    const TranscriptHash& th);
+// FinishedMac writes HMAC-SHA256(finished_key, th) to `mac`. Returns
+// kInternal if the crypto library fails.
+absl::Status FinishedMac(const SecretArray<32>& finished_key, const TranscriptHash& th,
+                         std::array<uint8_t, 32>& mac);
 
 // X25519Agree writes DH(private_key, peer_public) into `shared`. Returns
 // kInvalidArgument if the result is all zeros (a small-order peer point).

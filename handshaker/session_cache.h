@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "handshaker/certificate.h"
 #include "handshaker/handshake_limits.h"
 #include "handshaker/identity.h"
 #include "handshaker/secret_array.h"
@@ -28,6 +29,8 @@ struct ClientSession {
   absl::Time expiry;
   // The server chain's expiry: later tickets from resumptions never outlive it.
   absl::Time server_not_after;
+  // The root the server chain verified under: offered only while trusted.
+  KeyId server_root_key_id{};
 };
 
 // SessionCache keeps at most `capacity` client sessions, one per target key,

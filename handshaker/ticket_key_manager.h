@@ -13,10 +13,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "handshaker/certificate.h"
 #include "handshaker/clock.h"
 #include "handshaker/handshake_limits.h"
 #include "handshaker/identity.h"
 #include "handshaker/secret_array.h"
+#include "handshaker/ticket_key.h"
 
 namespace alts {
 
@@ -28,11 +30,16 @@ struct TicketContents {
   absl::Time expiry;
   // The client chain's expiry, so tickets issued on resumption never outlive it.
   absl::Time client_not_after;
+  // The server that issued the ticket: only it resumes the session.
+  Identity server_identity;
+  // The root the client chain verified under: resumption ends with its trust.
+  KeyId client_root_key_id{};
 };
 
 // TicketKeyManager seals and opens resumption tickets with AES-256-GCM under
 // a server ticket key that rotates every `rotation_period`; the current and
-// the previous key are kept. Ticket bytes:
+// the previous key are kept, and each key's expanded schedule is wiped when
+// it is rotated out and unused, or when the manager dies. Ticket bytes:
 //   key_id (8) || nonce (12) || AES-256-GCM(key, nonce, TicketContents,
 //                                           aad = kTicketAad || key_id)
 // Thread-safe; one per server (or shared by servers that should accept each
@@ -70,29 +77,16 @@ class TicketKeyManager {
   absl::Duration ticket_lifetime() const { return options_.ticket_lifetime; }
 
  private:
-  // Key is one ticket key; its AEAD context (and key schedule) is released
-  // and wiped with it.
-  struct Key {
-    Key() { EVP_AEAD_CTX_zero(&ctx); }
-    ~Key() { EVP_AEAD_CTX_cleanup(&ctx); }
-    Key(const Key&) = delete;
-    Key& operator=(const Key&) = delete;
-    std::array<uint8_t, 8> id{};
-    EVP_AEAD_CTX ctx;
-    absl::Time created;
-  };
-
   explicit TicketKeyManager(Options options) : options_(options) {}
-  // NewKey makes a random key; returns nullptr on failure.
-  std::unique_ptr<Key> NewKey(absl::Time now) const;
   void RotateLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   std::mutex mu_;
   // Keys are shared so that Seal/Open run outside the lock while a rotation
-  // may drop the manager's reference.
-  std::shared_ptr<const Key> current_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const Key> previous_ ABSL_GUARDED_BY(mu_);
+  // may drop the manager's reference; a key's schedule is wiped when its
+  // last user lets go (TicketKey).
+  std::shared_ptr<const TicketKey> current_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const TicketKey> previous_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace alts

@@ -1,4 +1,7 @@
 #include <openssl/curve25519.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +88,77 @@ TEST_F(CredentialsTest, SigningKeyAndTrustRootFilesRoundTrip) {
   ASSERT_EQ(roots->size(), 2u);
   EXPECT_EQ((*roots)[0].public_key, root.public_key);
   EXPECT_EQ((*roots)[1].name, "test-intermediate");
+}
+
+std::string ReadAll(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadCredentialFile(path);
+  return text.ok() ? *text : std::string("<") + std::string(text.status().message()) + ">";
+}
+
+size_t CountEntries(const std::string& dir) {
+  size_t n = 0;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  while (dirent* e = readdir(d))
+    n += std::string(e->d_name) != "." && std::string(e->d_name) != "..";
+  closedir(d);
+  return n;
+}
+
+// A link planted where a public file goes is replaced, never written
+// through: neither a symbolic nor a hard link reaches its target.
+TEST_F(CredentialsTest, PublicFilesNeverFollowPlantedLinks) {
+  const std::string dir = TempDir();
+  const std::string victim = dir + "/victim";
+  ASSERT_TRUE(WritePublicFile(victim, "precious\n").ok());
+  const std::string hard = dir + "/hard.chain";
+  ASSERT_EQ(::link(victim.c_str(), hard.c_str()), 0);
+  ASSERT_TRUE(WritePublicFile(hard, "chain\n").ok());
+  EXPECT_EQ(ReadAll(victim), "precious\n") << "wrote through a hard link";
+  EXPECT_EQ(ReadAll(hard), "chain\n");
+  const std::string soft = dir + "/soft.root";
+  ASSERT_EQ(::symlink(victim.c_str(), soft.c_str()), 0);
+  ASSERT_TRUE(WritePublicFile(soft, "root\n").ok());
+  EXPECT_EQ(ReadAll(victim), "precious\n") << "wrote through a symbolic link";
+  struct stat st;
+  ASSERT_EQ(::lstat(soft.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(Mode(soft), 0644u);
+  // Secret files never replace anything, a planted (even dangling) link
+  // included.
+  const std::string dangling = dir + "/planted.key";
+  ASSERT_EQ(::symlink((dir + "/nowhere").c_str(), dangling.c_str()), 0);
+  EXPECT_EQ(WriteSecretFile(dangling, "secret").code(), absl::StatusCode::kAlreadyExists);
+  struct stat none;
+  EXPECT_NE(::stat((dir + "/nowhere").c_str(), &none), 0);
+  EXPECT_EQ(CountEntries(dir), 4u);  // victim, hard, soft, planted: no temporary left
+}
+
+// A write that fails half way leaves nothing: no truncated key file at the
+// path, no temporary file beside it.
+TEST_F(CredentialsTest, FailedWritesLeaveNoPartialFile) {
+  const std::string dir = TempDir();
+  struct sigaction ignore {}, saved {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &saved), 0);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  rlimit small = old;
+  small.rlim_cur = 16;  // a write past 16 bytes fails with EFBIG
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const std::string content(200, 'k');
+  const absl::Status secret = WriteSecretFile(dir + "/leaf.key", content);
+  const absl::Status pub = WritePublicFile(dir + "/leaf.chain", content);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  ASSERT_EQ(::sigaction(SIGXFSZ, &saved, nullptr), 0);
+  EXPECT_EQ(secret.code(), absl::StatusCode::kInternal) << secret;
+  EXPECT_EQ(pub.code(), absl::StatusCode::kInternal) << pub;
+  EXPECT_EQ(CountEntries(dir), 0u) << "a partial or temporary file was left behind";
+  // A failed chain write also takes back the key written for it.
+  auto credential = pki_.Leaf("svc@test");
+  ASSERT_EQ(::mkdir((dir + "/leaf.chain").c_str(), 0755), 0);  // rename onto a directory fails
+  EXPECT_FALSE(WriteWorkloadCredential(dir + "/leaf.chain", dir + "/leaf.key", *credential).ok());
+  EXPECT_EQ(CountEntries(dir), 1u);  // only the directory
 }
 
 TEST_F(CredentialsTest, PemDecodingErrors) {
@@ -192,6 +266,7 @@ TEST_F(CredentialsTest, ChainChecks) {
   // A leaf signed by the right key id but the wrong key: bad signature.
   CertificateParams params;
   params.subject = "forged@test";
+  params.public_key[0] = 9;  // the base point: not small-order
   params.not_before = now - absl::Hours(1);
   params.not_after = now + absl::Hours(1);
   const std::string seed(32, 'k');

@@ -268,6 +268,7 @@ TEST_F(EngineTest, ForgedTicketFallsBackToFullHandshake) {
   forged.server_identity.service_account = "server@test";
   forged.expiry = clock_.Now() + absl::Hours(1);
   forged.server_not_after = clock_.Now() + absl::Hours(1);
+  forged.server_root_key_id = pki_.root.key_id();
   client_config_->session_cache->Put(SessionKey(), std::move(forged));
   HandshakeRun run = Handshake();
   ExpectSuccess(run);
@@ -353,6 +354,7 @@ TEST_F(EngineTest, TicketIsUselessWithoutTheClientStaticKey) {
   stolen.ticket = si.new_ticket();
   stolen.server_identity.service_account = "server@test";
   stolen.expiry = stolen.server_not_after = clock_.Now() + absl::Hours(1);
+  stolen.server_root_key_id = pki_.root.key_id();
   impostor->session_cache->Put(SessionCacheKey("server.test", *impostor->credential), std::move(stolen));
   HandshakeRun resumed = Handshake();
   // The server accepts the ticket (it is genuine) but nobody completes.

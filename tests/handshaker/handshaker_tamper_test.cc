@@ -41,6 +41,7 @@ class TamperTest : public ::testing::TestWithParam<Scenario> {
       session_->ticket = std::string(120, 't');
       session_->server_identity.service_account = "server@test";
       session_->expiry = session_->server_not_after = absl::InfiniteFuture();
+      session_->server_root_key_id = pki_.root.key_id();
     }
   }
 
@@ -55,6 +56,7 @@ class TamperTest : public ::testing::TestWithParam<Scenario> {
       copy.server_identity = session_->server_identity;
       copy.expiry = session_->expiry;
       copy.server_not_after = session_->server_not_after;
+      copy.server_root_key_id = session_->server_root_key_id;
       client_config_->session_cache->Put(SessionCacheKey("server.test", *client_config_->credential), std::move(copy));
     }
     HandshakerEngine client(client_config_), server(server_config_);

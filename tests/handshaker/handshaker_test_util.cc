@@ -50,6 +50,39 @@ std::shared_ptr<const WorkloadCredential> TestPki::Leaf(
   return *credential;
 }
 
+std::string SignCertificate(const SigningKey& signer, const handshake::CertificateBody& body,
+                            absl::string_view hint) {
+  handshake::Certificate certificate;
+  certificate.set_tbs(body.SerializeAsString());
+  std::string message(kCertificateSignatureContext);
+  message += certificate.tbs();
+  const auto signature = signer.Sign(AsBytes(message));
+  certificate.set_signature(signature.data(), signature.size());
+  if (hint.empty()) {
+    certificate.set_issuer_key_id(signer.key_id().data(), signer.key_id().size());
+  } else {
+    certificate.set_issuer_key_id(std::string(hint));
+  }
+  return certificate.SerializeAsString();
+}
+
+handshake::CertificateBody BodyFor(handshake::CertificateKind kind,
+                                   absl::Span<const uint8_t> public_key,
+                                   absl::string_view subject, const SigningKey& issuer,
+                                   absl::Time now) {
+  handshake::CertificateBody body;
+  body.set_version(kCertificateVersion);
+  body.set_kind(kind);
+  body.set_public_key(public_key.data(), public_key.size());
+  body.set_subject(std::string(subject));
+  body.set_not_before(absl::ToUnixSeconds(now - absl::Hours(1)));
+  body.set_not_after(absl::ToUnixSeconds(now + absl::Hours(24)));
+  body.set_issuer(issuer.name());
+  body.set_issuer_key_id(issuer.key_id().data(), issuer.key_id().size());
+  body.set_serial(7);
+  return body;
+}
+
 std::shared_ptr<CertificateVerifier> TestPki::Verifier(size_t cache) const {
   return *CertificateVerifier::Create({TrustRoot::FromSigningKey(root)}, cache);
 }

@@ -52,6 +52,20 @@ struct TestPki {
   std::string intermediate_cert;
 };
 
+// SignCertificate signs `body` with `signer` as a certificate whose
+// unsigned hint is `hint` (default: the signer's key id), without any of
+// IssueCertificate's checks: for certificates a correct issuer would never
+// make.
+std::string SignCertificate(const SigningKey& signer, const handshake::CertificateBody& body,
+                            absl::string_view hint = {});
+
+// BodyFor returns a well-formed certificate body of `kind` for `public_key`
+// named `subject`, issued by `issuer`, valid [now - 1h, now + 24h).
+handshake::CertificateBody BodyFor(handshake::CertificateKind kind,
+                                   absl::Span<const uint8_t> public_key,
+                                   absl::string_view subject, const SigningKey& issuer,
+                                   absl::Time now);
+
 // MakeConfig builds a shared config with `clock`.
 std::shared_ptr<HandshakerConfig> MakeConfig(std::shared_ptr<const WorkloadCredential> credential,
                                              std::shared_ptr<CertificateVerifier> verifier,

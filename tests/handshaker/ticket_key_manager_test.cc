@@ -1,5 +1,9 @@
 #include "handshaker/ticket_key_manager.h"
 
+#include <array>
+#include <cstring>
+#include <new>
+
 #include "gtest/gtest.h"
 #include "handshaker/session_cache.h"
 #include "handshaker_test_util.h"
@@ -13,6 +17,8 @@ TicketContents Contents(absl::Time expiry) {
   c.client_identity = Identity{"client@test", {{"k", "v"}}};
   c.expiry = expiry;
   c.client_not_after = expiry + absl::Hours(1);
+  c.server_identity = Identity{"server@test", {{"pool", "a"}}};
+  c.client_root_key_id = {1, 2, 3, 4, 5, 6, 7, 8};
   return c;
 }
 
@@ -36,6 +42,8 @@ TEST_F(TicketTest, SealOpenRoundTrip) {
   EXPECT_EQ(opened->client_identity.attributes.at("k"), "v");
   EXPECT_EQ(opened->resumption_secret.data()[31], 31);
   EXPECT_EQ(opened->client_not_after, clock_.Now() + absl::Hours(2));
+  EXPECT_EQ(opened->server_identity, (Identity{"server@test", {{"pool", "a"}}}));
+  EXPECT_EQ(opened->client_root_key_id, (KeyId{1, 2, 3, 4, 5, 6, 7, 8}));
   // Two seals of the same contents differ (random nonce).
   EXPECT_NE(*ticket, *manager_->Seal(Contents(clock_.Now() + absl::Hours(1))));
 }
@@ -75,6 +83,35 @@ TEST_F(TicketTest, LifetimeMustNotExceedRotationPeriod) {
   options.ticket_lifetime = options.rotation_period + absl::Seconds(1);
   EXPECT_EQ(TicketKeyManager::Create(options).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// BoringSSL's EVP_AEAD_CTX_cleanup does not wipe an AES-GCM context, whose
+// expanded key schedule lives inside it: a dead TicketKey must leave no
+// trace of its key.
+TEST(TicketKeyTest, DestructionWipesTheKeySchedule) {
+  alignas(TicketKey) unsigned char storage[sizeof(TicketKey)];
+  std::memset(storage, 0, sizeof(storage));
+  auto* key = new (storage) TicketKey();
+  std::array<uint8_t, kTicketKeySize> secret;
+  secret.fill(0x5c);
+  ASSERT_TRUE(key->Init(secret, {1, 2, 3, 4, 5, 6, 7, 8}, absl::UnixEpoch()).ok());
+  EXPECT_EQ(key->Init(secret, {1}, absl::UnixEpoch()).code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto nonzero = [&] {
+    size_t n = 0;
+    for (unsigned char b : storage) n += b != 0;
+    return n;
+  };
+  ASSERT_GT(nonzero(), 64u);  // the schedule is in there
+  key->~TicketKey();
+  EXPECT_EQ(nonzero(), 0u) << "the key schedule survived its key";
+}
+
+TEST(TicketKeyTest, RejectsBadSizes) {
+  TicketKey key;
+  EXPECT_EQ(key.Init(absl::Span<const uint8_t>(), {}, absl::UnixEpoch()).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(TicketKey::Generate(absl::UnixEpoch()), nullptr);
 }
 
 TEST(SessionCacheTest, SingleUseBoundedAndExpiring) {

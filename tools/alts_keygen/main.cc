@@ -3,11 +3,12 @@
 //   alts_keygen create-root --name NAME --out PREFIX
 //   alts_keygen issue-intermediate --issuer-key KEY [--issuer-chain CHAIN]
 //       --name NAME --out PREFIX [--days N] [--not-before UNIX_SECONDS]
+//       [--path-length N]
 //   alts_keygen issue-leaf --issuer-key KEY [--issuer-chain CHAIN]
 //       --service-account SA [--attr KEY=VALUE]... --out PREFIX
 //       [--days N] [--not-before UNIX_SECONDS]
 //   alts_keygen print FILE
-//   alts_keygen verify --roots ROOTS --chain CHAIN
+//   alts_keygen verify --roots ROOTS --chain CHAIN [--max-intermediates N]
 //   alts_keygen --version
 //
 // Exit status: 0 success, 1 failure, 2 usage error.
@@ -55,13 +56,15 @@ constexpr char kUsage[] =
     "      writes PREFIX.key (signing key, mode 0600) and PREFIX.root (trust root)\n"
     "  alts_keygen issue-intermediate --issuer-key KEY [--issuer-chain CHAIN]\n"
     "      --name NAME --out PREFIX [--days N] [--not-before UNIX_SECONDS]\n"
+    "      [--path-length N]   (intermediates it may sign below it; default 0)\n"
     "      writes PREFIX.key (signing key, 0600) and PREFIX.chain\n"
     "  alts_keygen issue-leaf --issuer-key KEY [--issuer-chain CHAIN]\n"
     "      --service-account SA [--attr KEY=VALUE]... --out PREFIX\n"
     "      [--days N] [--not-before UNIX_SECONDS]\n"
     "      writes PREFIX.key (X25519 private key, 0600) and PREFIX.chain\n"
     "  alts_keygen print FILE\n"
-    "  alts_keygen verify --roots ROOTS --chain CHAIN\n"
+    "  alts_keygen verify --roots ROOTS --chain CHAIN [--max-intermediates N]\n"
+    "      (N: 1 by default, at most 2)\n"
     "  alts_keygen --version\n";
 
 // Flags is a parsed command line: --name value or --name=value; some flags
@@ -180,6 +183,7 @@ int CreateRoot(const std::vector<std::string>& args) {
   if (absl::Status s = WriteSigningKey(out + ".key", *key); !s.ok()) return Failure(s);
   const TrustRoot root = TrustRoot::FromSigningKey(*key);
   if (absl::Status s = WritePublicFile(out + ".root", EncodeTrustRoots({root})); !s.ok()) {
+    std::remove((out + ".key").c_str());  // no key without its root file
     return Failure(s);
   }
   std::cout << "wrote " << out << ".key and " << out << ".root\n";
@@ -193,13 +197,18 @@ int Issue(const std::vector<std::string>& args, bool leaf) {
       leaf ? std::vector<std::string>{"issuer-key", "issuer-chain", "service-account", "attr",
                                       "out", "days", "not-before"}
            : std::vector<std::string>{"issuer-key", "issuer-chain", "name", "out", "days",
-                                      "not-before"};
+                                      "not-before", "path-length"};
   if (!ParseFlags(args, allowed, {"attr"}, 0, &flags, &error) ||
       !Require(flags, {"issuer-key", "out", leaf ? "service-account" : "name"}, &error)) {
     return Usage(error);
   }
   CertificateParams params;
   if (!Validity(flags, &params.not_before, &params.not_after, &error)) return Usage(error);
+  if (flags.Has("path-length") &&
+      (!absl::SimpleAtoi(flags.Get("path-length"), &params.max_path_length) ||
+       params.max_path_length > kMaxChainCertificates - 2)) {
+    return Usage(absl::StrCat("--path-length must be 0..", kMaxChainCertificates - 2));
+  }
   if (leaf && flags.Has("attr")) {
     for (const std::string& attr : flags.values.at("attr")) {
       std::vector<std::string> kv = absl::StrSplit(attr, absl::MaxSplits('=', 1));
@@ -248,6 +257,7 @@ int Issue(const std::vector<std::string>& args, bool leaf) {
     chain.insert(chain.end(), issuer_chain.begin(), issuer_chain.end());
     if (absl::Status s = WriteSigningKey(out + ".key", *key); !s.ok()) return Failure(s);
     if (absl::Status s = WritePublicFile(out + ".chain", EncodeCertificateChain(chain)); !s.ok()) {
+      std::remove((out + ".key").c_str());  // no key without its chain
       return Failure(s);
     }
   }
@@ -297,7 +307,7 @@ int Print(const std::vector<std::string>& args) {
 int Verify(const std::vector<std::string>& args) {
   Flags flags;
   std::string error;
-  if (!ParseFlags(args, {"roots", "chain"}, {}, 0, &flags, &error) ||
+  if (!ParseFlags(args, {"roots", "chain", "max-intermediates"}, {}, 0, &flags, &error) ||
       !Require(flags, {"roots", "chain"}, &error)) {
     return Usage(error);
   }
@@ -305,8 +315,15 @@ int Verify(const std::vector<std::string>& args) {
   if (!roots.ok()) return Failure(roots.status());
   absl::StatusOr<std::vector<std::string>> chain = ReadCertificateChain(flags.Get("chain"));
   if (!chain.ok()) return Failure(chain.status());
+  VerifierOptions options;
+  options.cache_capacity = 0;
+  if (flags.Has("max-intermediates") &&
+      (!absl::SimpleAtoi(flags.Get("max-intermediates"), &options.max_intermediates) ||
+       options.max_intermediates > kMaxChainCertificates - 1)) {
+    return Usage(absl::StrCat("--max-intermediates must be 0..", kMaxChainCertificates - 1));
+  }
   absl::StatusOr<std::shared_ptr<CertificateVerifier>> verifier =
-      CertificateVerifier::Create(std::move(*roots), 0);
+      CertificateVerifier::Create(std::move(*roots), options);
   if (!verifier.ok()) return Failure(verifier.status());
   std::vector<absl::Span<const uint8_t>> view;
   for (const std::string& c : *chain) view.push_back(AsBytes(c));
