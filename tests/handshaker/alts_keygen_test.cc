@@ -114,6 +114,47 @@ TEST_F(KeygenTest, IssuesCredentialsThatHandshake) {
   EXPECT_EQ(run.client_result.peer_identity().attributes().at("zone"), "a");
 }
 
+// Two intermediates need --path-length on the upper one and
+// --max-intermediates 2 at the verifier.
+TEST_F(KeygenTest, DeepChainsNeedPathLengthAndConfiguration) {
+  const std::string d = dir_ + "/";
+  ASSERT_EQ(Keygen(absl::StrCat("create-root --name root --out ", d, "root")).exit_code, 0);
+  for (const char* path_length : {"0", "1"}) {
+    SCOPED_TRACE(path_length);
+    const std::string top = d + "top" + path_length;
+    Result r = Keygen(absl::StrCat("issue-intermediate --issuer-key ", d, "root.key --name top",
+                                   path_length, " --path-length ", path_length, " --out ", top));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = Keygen(absl::StrCat("issue-intermediate --issuer-key ", top, ".key --issuer-chain ", top,
+                            ".chain --name low --out ", top, "-low"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = Keygen(absl::StrCat("issue-leaf --issuer-key ", top, "-low.key --issuer-chain ", top,
+                            "-low.chain --service-account deep@test --out ", top, "-leaf"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::string verify =
+        absl::StrCat("verify --roots ", d, "root.root --chain ", top, "-leaf.chain");
+    r = Keygen(verify);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.output, HasSubstr("at most 1 allowed"));
+    r = Keygen(verify + " --max-intermediates 2");
+    if (std::string(path_length) == "1") {
+      EXPECT_EQ(r.exit_code, 0) << r.output;
+      EXPECT_THAT(r.output, HasSubstr("OK deep@test"));
+    } else {
+      EXPECT_EQ(r.exit_code, 1);
+      EXPECT_THAT(r.output, HasSubstr("path length"));
+    }
+  }
+  EXPECT_EQ(Keygen(absl::StrCat("issue-intermediate --issuer-key ", d,
+                                "root.key --name x --path-length 2 --out ", d, "x"))
+                .exit_code,
+            2);
+  EXPECT_EQ(Keygen(absl::StrCat("verify --roots ", d, "root.root --chain ", d,
+                                "top1.chain --max-intermediates 3"))
+                .exit_code,
+            2);
+}
+
 TEST_F(KeygenTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Keygen("").exit_code, 2);
   EXPECT_EQ(Keygen("frobnicate").exit_code, 2);
