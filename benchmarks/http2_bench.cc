@@ -14,6 +14,9 @@
 //   hpack_decode  ns per block: our Decoder::Decode vs nghttp2_hd_inflate_hd2
 //                 loop, both on the same bytes (our encoder's steady-state
 //                 blocks). Metrics as for encode.
+//   hpack_no_table  encode and decode as above with the peer allowing no
+//                 dynamic table (SETTINGS_HEADER_TABLE_SIZE 0): literals and
+//                 Huffman coding on every block. Metrics *_no_table_*.
 //   hpack_allocs  heap allocations per block in steady state (encode and
 //                 decode), both implementations, counted by the interposed
 //                 allocator (benchmarks/common/heap_accounting.h). Goal: 0.
@@ -64,8 +67,8 @@
 ABSL_FLAG(int, runs, 7, "timed runs per implementation and block type, alternating; medians");
 ABSL_FLAG(int, blocks, 200000, "blocks coded per timed run");
 ABSL_FLAG(std::string, scenarios, "",
-          "comma-separated scenarios to run (hpack_encode, hpack_decode, hpack_allocs, "
-          "hpack_idle); empty: all");
+          "comma-separated scenarios to run (hpack_encode, hpack_decode, hpack_no_table, "
+          "hpack_allocs, hpack_idle); empty: all");
 ABSL_FLAG(std::string, json, "", "also write the results as JSON to this path ('-' for stdout)");
 
 namespace alts::bench {
@@ -170,9 +173,17 @@ std::vector<double> TimeAlternating(const std::vector<Coder*>& coders, const Opt
 
 // --- Encoding.
 
+// EncodeInput is one block type's fields and the table size the peer
+// allows.
+struct EncodeInput {
+  std::vector<HeaderField> fields;
+  uint32_t table_size = hpack::kDefaultHeaderTableSize;
+};
+
 struct OurEncode : Coder {
-  explicit OurEncode(const std::vector<HeaderField>& f)
-      : fields(f), out(encoder.MaxEncodedSize(f)) {
+  explicit OurEncode(const EncodeInput& in)
+      : fields(in.fields), out(encoder.MaxEncodedSize(in.fields) + 16) {
+    encoder.SetPeerMaxTableSize(in.table_size);
     Step();  // the warm-up block: the table now holds what repeats
   }
   void Step() override {
@@ -184,8 +195,8 @@ struct OurEncode : Coder {
 };
 
 struct NghttpEncode : Coder {
-  explicit NghttpEncode(const std::vector<HeaderField>& f) : nva(ToNv(f)) {
-    nghttp2_hd_deflate_new(&deflater, hpack::kDefaultHeaderTableSize);
+  explicit NghttpEncode(const EncodeInput& in) : nva(ToNv(in.fields)) {
+    nghttp2_hd_deflate_new(&deflater, in.table_size);
     out.resize(nghttp2_hd_deflate_bound(deflater, nva.data(), nva.size()));
     Step();
   }
@@ -205,13 +216,17 @@ struct NghttpEncode : Coder {
 
 struct EncodedStream {
   std::vector<uint8_t> first, steady;
+  uint32_t table_size = hpack::kDefaultHeaderTableSize;
 };
 
-EncodedStream EncodeStream(const std::vector<HeaderField>& fields) {
+EncodedStream EncodeStream(const EncodeInput& in) {
+  const std::vector<HeaderField>& fields = in.fields;
   hpack::Encoder encoder;
+  encoder.SetPeerMaxTableSize(in.table_size);
   EncodedStream s;
+  s.table_size = in.table_size;
   for (std::vector<uint8_t>* b : {&s.first, &s.steady}) {
-    b->resize(encoder.MaxEncodedSize(fields));
+    b->resize(encoder.MaxEncodedSize(fields) + 16);
     b->resize(encoder.Encode(fields, absl::MakeSpan(*b)));
   }
   return s;
@@ -227,7 +242,7 @@ struct SumFields {
 };
 
 struct OurDecode : Coder {
-  explicit OurDecode(const EncodedStream& s) : steady(s.steady) {
+  explicit OurDecode(const EncodedStream& s) : decoder(s.table_size), steady(s.steady) {
     if (!decoder.Decode(s.first, ~size_t{0}, SumFields{&total}).ok()) std::abort();
   }
   void Step() override {
@@ -242,6 +257,9 @@ struct OurDecode : Coder {
 struct NghttpDecode : Coder {
   explicit NghttpDecode(const EncodedStream& s) : steady(s.steady) {
     nghttp2_hd_inflate_new(&inflater);
+    if (s.table_size != hpack::kDefaultHeaderTableSize) {
+      nghttp2_hd_inflate_change_table_size(inflater, s.table_size);
+    }
     Inflate(s.first);
   }
   ~NghttpDecode() override { nghttp2_hd_inflate_del(inflater); }
@@ -272,32 +290,46 @@ struct NghttpDecode : Coder {
 // RunCoders times ours against nghttp2 for each block type and returns the
 // rows for `what` ("encode" or "decode").
 template <typename Ours, typename Theirs, typename MakeInput>
-std::vector<Row> RunCoders(const Options& o, const char* what, MakeInput make_input) {
+std::vector<Row> RunCoders(const Options& o, const char* what, MakeInput make_input,
+                           uint32_t table_size = hpack::kDefaultHeaderTableSize,
+                           const char* suffix = "") {
   std::vector<Row> rows;
   double sum_ours = 0, sum_theirs = 0;
   const std::vector<Block> blocks = GrpcBlocks();
   for (const Block& b : blocks) {
-    auto input = make_input(b.fields);
+    auto input = make_input(EncodeInput{b.fields, table_size});
     Ours ours(input);
     Theirs theirs(input);
     const std::vector<double> ns = TimeAlternating({&ours, &theirs}, o);
-    rows.push_back({"ours", absl::StrCat("hpack_", what, "_", b.name, "_ns"), ns[0]});
-    rows.push_back({"nghttp2", absl::StrCat("hpack_", what, "_", b.name, "_ns"), ns[1]});
+    rows.push_back({"ours", absl::StrCat("hpack_", what, suffix, "_", b.name, "_ns"), ns[0]});
+    rows.push_back({"nghttp2", absl::StrCat("hpack_", what, suffix, "_", b.name, "_ns"), ns[1]});
     sum_ours += ns[0];
     sum_theirs += ns[1];
   }
-  rows.insert(rows.begin(), {{"ours", absl::StrCat("hpack_", what, "_ns"), sum_ours / blocks.size()},
-                             {"nghttp2", absl::StrCat("hpack_", what, "_ns"), sum_theirs / blocks.size()}});
+  const std::string mean = absl::StrCat("hpack_", what, suffix, "_ns");
+  rows.insert(rows.begin(), {{"ours", mean, sum_ours / blocks.size()},
+                             {"nghttp2", mean, sum_theirs / blocks.size()}});
   return rows;
 }
 
 std::vector<Row> RunHpackEncode(const Options& o) {
-  return RunCoders<OurEncode, NghttpEncode>(
-      o, "encode", [](const std::vector<HeaderField>& f) { return f; });
+  return RunCoders<OurEncode, NghttpEncode>(o, "encode", [](const EncodeInput& in) { return in; });
 }
 
 std::vector<Row> RunHpackDecode(const Options& o) {
   return RunCoders<OurDecode, NghttpDecode>(o, "decode", EncodeStream);
+}
+
+// RunHpackNoTable is encode and decode with the peer allowing no dynamic
+// table: every field that is not static is a literal, Huffman-coded, on
+// every block (the string coding paths).
+std::vector<Row> RunHpackNoTable(const Options& o) {
+  std::vector<Row> rows = RunCoders<OurEncode, NghttpEncode>(
+      o, "encode", [](const EncodeInput& in) { return in; }, 0, "_no_table");
+  for (Row& r : RunCoders<OurDecode, NghttpDecode>(o, "decode", EncodeStream, 0, "_no_table")) {
+    rows.push_back(std::move(r));
+  }
+  return rows;
 }
 
 // --- Allocations per steady-state block.
@@ -313,9 +345,10 @@ std::vector<Row> RunHpackAllocs(const Options& o) {
   const int blocks = std::max(1, std::min(o.blocks, 10000));
   double ours_enc = 0, theirs_enc = 0, ours_dec = 0, theirs_dec = 0;
   for (const Block& b : GrpcBlocks()) {
-    OurEncode oe(b.fields);
-    NghttpEncode ne(b.fields);
-    const EncodedStream s = EncodeStream(b.fields);
+    const EncodeInput in{b.fields};
+    OurEncode oe(in);
+    NghttpEncode ne(in);
+    const EncodedStream s = EncodeStream(in);
     OurDecode od(s);
     NghttpDecode nd(s);
     ours_enc += AllocsPerStep(oe, blocks);
@@ -457,6 +490,7 @@ std::vector<Row> RunHpackIdle(const Options&) {
 constexpr Scenario kScenarios[] = {
     {"hpack_encode", RunHpackEncode},
     {"hpack_decode", RunHpackDecode},
+    {"hpack_no_table", RunHpackNoTable},
     {"hpack_allocs", RunHpackAllocs},
     {"hpack_idle", RunHpackIdle},
 };
