@@ -254,6 +254,37 @@ struct OurDecode : Coder {
   size_t total = 0;
 };
 
+// NghttpInflate decodes one whole block with nghttp2 and returns the bytes
+// of the names and values it emitted; aborts if nghttp2 refuses it.
+size_t NghttpInflate(nghttp2_hd_inflater* inflater, absl::Span<const uint8_t> block) {
+  const uint8_t* p = block.data();
+  size_t left = block.size();
+  size_t total = 0;
+  for (;;) {
+    nghttp2_nv nv;
+    int flags = 0;
+    const ssize_t rv = nghttp2_hd_inflate_hd2(inflater, &nv, &flags, p, left, 1);
+    if (rv < 0) std::abort();
+    p += rv;
+    left -= static_cast<size_t>(rv);
+    if (flags & NGHTTP2_HD_INFLATE_EMIT) total += nv.namelen + nv.valuelen;
+    if (flags & NGHTTP2_HD_INFLATE_FINAL) break;
+  }
+  nghttp2_hd_inflate_end_headers(inflater);
+  return total;
+}
+
+// NghttpDeflate encodes one block with nghttp2; aborts on failure.
+std::vector<uint8_t> NghttpDeflate(nghttp2_hd_deflater* deflater,
+                                   const std::vector<HeaderField>& fields) {
+  std::vector<nghttp2_nv> nva = ToNv(fields);
+  std::vector<uint8_t> out(nghttp2_hd_deflate_bound(deflater, nva.data(), nva.size()));
+  const ssize_t n = nghttp2_hd_deflate_hd(deflater, out.data(), out.size(), nva.data(), nva.size());
+  if (n < 0) std::abort();
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
 struct NghttpDecode : Coder {
   explicit NghttpDecode(const EncodedStream& s) : steady(s.steady) {
     nghttp2_hd_inflate_new(&inflater);
@@ -263,21 +294,7 @@ struct NghttpDecode : Coder {
     Inflate(s.first);
   }
   ~NghttpDecode() override { nghttp2_hd_inflate_del(inflater); }
-  void Inflate(const std::vector<uint8_t>& block) {
-    const uint8_t* p = block.data();
-    size_t left = block.size();
-    for (;;) {
-      nghttp2_nv nv;
-      int flags = 0;
-      const ssize_t rv = nghttp2_hd_inflate_hd2(inflater, &nv, &flags, p, left, 1);
-      if (rv < 0) std::abort();
-      p += rv;
-      left -= static_cast<size_t>(rv);
-      if (flags & NGHTTP2_HD_INFLATE_EMIT) total += nv.namelen + nv.valuelen;
-      if (flags & NGHTTP2_HD_INFLATE_FINAL) break;
-    }
-    nghttp2_hd_inflate_end_headers(inflater);
-  }
+  void Inflate(const std::vector<uint8_t>& block) { total += NghttpInflate(inflater, block); }
   void Step() override {
     Inflate(steady);
     g_sink = g_sink + total;
@@ -440,29 +457,8 @@ double NghttpPairBytes(const std::vector<const Block*>& sent,
   nghttp2_hd_inflate_new2(&inflater, &mem.mem);
   nghttp2_hd_deflater* peer = nullptr;
   nghttp2_hd_deflate_new(&peer, hpack::kDefaultHeaderTableSize);
-  for (const Block* b : sent) {
-    std::vector<nghttp2_nv> nva = ToNv(b->fields);
-    std::vector<uint8_t> out(nghttp2_hd_deflate_bound(deflater, nva.data(), nva.size()));
-    if (nghttp2_hd_deflate_hd(deflater, out.data(), out.size(), nva.data(), nva.size()) < 0) std::abort();
-  }
-  for (const Block* b : received) {
-    std::vector<nghttp2_nv> nva = ToNv(b->fields);
-    std::vector<uint8_t> out(nghttp2_hd_deflate_bound(peer, nva.data(), nva.size()));
-    const ssize_t n = nghttp2_hd_deflate_hd(peer, out.data(), out.size(), nva.data(), nva.size());
-    if (n < 0) std::abort();
-    const uint8_t* p = out.data();
-    size_t left = static_cast<size_t>(n);
-    for (;;) {
-      nghttp2_nv nv;
-      int flags = 0;
-      const ssize_t rv = nghttp2_hd_inflate_hd2(inflater, &nv, &flags, p, left, 1);
-      if (rv < 0) std::abort();
-      p += rv;
-      left -= static_cast<size_t>(rv);
-      if (flags & NGHTTP2_HD_INFLATE_FINAL) break;
-    }
-    nghttp2_hd_inflate_end_headers(inflater);
-  }
+  for (const Block* b : sent) NghttpDeflate(deflater, b->fields);
+  for (const Block* b : received) NghttpInflate(inflater, NghttpDeflate(peer, b->fields));
   const double bytes = static_cast<double>(mem.live);
   nghttp2_hd_deflate_del(deflater);
   nghttp2_hd_inflate_del(inflater);
