@@ -229,23 +229,32 @@ void HandshakeDriver::OnEvent(evutil_socket_t, short what, void* arg) {
 void HandshakeDriver::HandleFirstBytes() {
   // Peek one byte into the stack: no pool buffer, nothing consumed.
   uint8_t byte;
-  ssize_t n;
-  do {
-    n = recv(fd_, &byte, 1, MSG_PEEK);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    Finish(absl::UnavailableError(absl::StrCat("handshake read failed: ", strerror(errno))));
-    return;
-  }
-  if (n == 0) {
-    Finish(absl::UnavailableError("peer closed the connection before sending anything"));
-    return;
+  if (Receive(absl::MakeSpan(&byte, 1), MSG_PEEK,
+              "peer closed the connection before sending anything") <= 0) {
+    return;  // nothing yet, or Finish ran
   }
   state_ = State::kQueued;
   if (!TakeSlot()) return;  // queued (resumed in OnWake) or refused
   Begin();
   HandleReadable();
+}
+
+ssize_t HandshakeDriver::Receive(absl::Span<uint8_t> into, int flags,
+                                 absl::string_view closed_message) {
+  ssize_t n;
+  do {
+    n = recv(fd_, into.data(), into.size(), flags);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    Finish(absl::UnavailableError(absl::StrCat("handshake read failed: ", strerror(errno))));
+    return -1;
+  }
+  if (n == 0) {
+    Finish(absl::UnavailableError(closed_message));
+    return -1;
+  }
+  return n;
 }
 
 bool HandshakeDriver::TakeSlot() {
@@ -266,19 +275,9 @@ void HandshakeDriver::HandleReadable() {
     waiting_for_buffer_ = true;  // resumed through OnBufferAvailable -> OnWake
     return;
   }
-  ssize_t n;
-  do {
-    n = recv(fd_, lease.data(), lease.size(), 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    Finish(absl::UnavailableError(absl::StrCat("handshake read failed: ", strerror(errno))));
-    return;
-  }
-  if (n == 0) {
-    Finish(absl::UnavailableError("peer closed the connection during the handshake"));
-    return;
-  }
+  const ssize_t n = Receive(absl::MakeSpan(lease.data(), lease.size()), 0,
+                            "peer closed the connection during the handshake");
+  if (n <= 0) return;  // nothing yet, or Finish ran
   const absl::Span<const uint8_t> in(lease.data(), static_cast<size_t>(n));
   absl::StatusOr<size_t> consumed = handshaker_->Step(in, &out_);
   if (!consumed.ok()) {

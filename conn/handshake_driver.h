@@ -1,6 +1,8 @@
 #ifndef ALTS_CONN_HANDSHAKE_DRIVER_H_
 #define ALTS_CONN_HANDSHAKE_DRIVER_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,6 +13,8 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "conn/buffer_pool.h"
 #include "conn/reactor.h"
 #include "conn/secure_connection.h"
@@ -141,6 +145,10 @@ class HandshakeDriver final : private BufferWaiter,
   // false), or refused (Finish ran; returns false).
   bool TakeSlot();
   void HandleReadable();
+  // Receive reads from the socket into `into` (recv flags `flags`): returns
+  // the bytes read, 0 if none are there yet, or -1 once Finish ran (a read
+  // error, or the peer closed: `closed_message`).
+  ssize_t Receive(absl::Span<uint8_t> into, int flags, absl::string_view closed_message);
   // Flush writes queued output; returns false on a fatal write error.
   bool Flush();
   void UpdateInterest();

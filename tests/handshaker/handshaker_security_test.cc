@@ -6,6 +6,7 @@
 // changes, and protocol state abuse.
 #include <openssl/curve25519.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,21 @@ std::vector<absl::Span<const uint8_t>> View(const std::vector<std::string>& chai
 
 // kSmallOrderPoint: the point of order 1 (u = 1) on Curve25519's twist.
 const std::string kSmallOrderPoint = std::string(1, '\x01') + std::string(31, '\0');
+
+// RewriteServerInit returns a tamper hook that re-encodes the server's
+// first flight with `edit` applied to its ServerInit (a well-formed change).
+std::function<void(bool, size_t, std::string&)> RewriteServerInit(
+    std::function<void(handshake::ServerInit&)> edit) {
+  return [edit = std::move(edit)](bool to_server, size_t offset, std::string& bytes) {
+    if (to_server || offset != 0) return;
+    std::vector<Message> messages = SplitMessages(bytes);
+    ASSERT_EQ(messages.size(), 2u);
+    handshake::ServerInit init;
+    ASSERT_TRUE(init.ParseFromString(messages[0].bytes.substr(4)));
+    edit(init);
+    bytes = Frame(2, init.SerializeAsString()) + messages[1].bytes;
+  };
+}
 
 class SecurityTest : public ::testing::Test {
  protected:
@@ -64,8 +80,8 @@ class SecurityTest : public ::testing::Test {
 
   bool Resumed() const { return client_->done() && client_->handshaker()->result().resumed; }
 
-  // Leaf issues a credential whose leaf was signed from `body` by `signer`
-  // (no key check: the leaf key may be anything).
+  // Credential wraps `chain` with a random private key (no key check: the
+  // leaf key may be anything, or not match).
   std::shared_ptr<const WorkloadCredential> Credential(std::vector<std::string> chain) {
     SecretArray<32> key;
     uint8_t unused[32];
@@ -119,15 +135,8 @@ TEST_F(SecurityTest, WellFormedDowngradeOfTheOfferIsDetected) {
   EXPECT_FALSE(run.server_done);
   // The server's choice, downgraded, is also caught when rewritten in the
   // ServerInit instead.
-  options.tamper = [&](bool to_server, size_t offset, std::string& bytes) {
-    if (to_server || offset != 0) return;
-    std::vector<Message> messages = SplitMessages(bytes);
-    ASSERT_EQ(messages.size(), 2u);
-    handshake::ServerInit init;
-    ASSERT_TRUE(init.ParseFromString(messages[0].bytes.substr(4)));
-    init.set_record_protocol("ALTSRP_GCM_AES128");
-    bytes = Frame(2, init.SerializeAsString()) + messages[1].bytes;
-  };
+  options.tamper = RewriteServerInit(
+      [](handshake::ServerInit& init) { init.set_record_protocol("ALTSRP_GCM_AES128"); });
   run = Handshake(options, start);
   EXPECT_EQ(run.client_status.code(), absl::StatusCode::kDataLoss) << run.client_status;
   EXPECT_FALSE(run.client_done);
@@ -136,15 +145,8 @@ TEST_F(SecurityTest, WellFormedDowngradeOfTheOfferIsDetected) {
 // The client rejects a small-order server ephemeral (ee would be zero).
 TEST_F(SecurityTest, ClientRejectsSmallOrderServerEphemeral) {
   RunOptions options;
-  options.tamper = [&](bool to_server, size_t offset, std::string& bytes) {
-    if (to_server || offset != 0) return;
-    std::vector<Message> messages = SplitMessages(bytes);
-    ASSERT_EQ(messages.size(), 2u);
-    handshake::ServerInit init;
-    ASSERT_TRUE(init.ParseFromString(messages[0].bytes.substr(4)));
-    init.set_ephemeral_key(kSmallOrderPoint);
-    bytes = Frame(2, init.SerializeAsString()) + messages[1].bytes;
-  };
+  options.tamper = RewriteServerInit(
+      [](handshake::ServerInit& init) { init.set_ephemeral_key(kSmallOrderPoint); });
   HandshakeRun run = Handshake(options);
   EXPECT_EQ(run.client_status.code(), absl::StatusCode::kInvalidArgument) << run.client_status;
   EXPECT_THAT(run.client_status.message(), HasSubstr("all zeros"));
