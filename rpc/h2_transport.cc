@@ -59,6 +59,13 @@ void H2Transport::Write(absl::Span<const uint8_t> bytes) {
     if (s.owner != nullptr && s.used > 0) s.owner->Flush();
     s.owner = this;
   }
+  if (bytes.size() >= kDirectWriteBytes && conn_ != nullptr) {
+    // A large DATA payload goes to the connection as it is (one copy fewer);
+    // what was gathered before it goes first, to keep the order.
+    Flush();
+    WriteToConnection(bytes);
+    return;
+  }
   if (s.buf.size() < s.used + bytes.size()) {
     s.buf.resize(std::max(s.used + bytes.size(), 2 * s.buf.size()));
   }

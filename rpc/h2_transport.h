@@ -26,6 +26,9 @@ inline constexpr size_t kTransportDataHighWater = 128 * 1024;
 // it is handed to the connection at once rather than at the end of the
 // dispatch.
 inline constexpr size_t kScratchFlushBytes = 64 * 1024;
+// kDirectWriteBytes: pieces of output at least this large (DATA payloads)
+// skip the scratch buffer and go to the connection directly.
+inline constexpr size_t kDirectWriteBytes = 4096;
 // kCloseLinger: how long a closing connection waits for the peer's EOF after
 // its last bytes (a GOAWAY) went out, before it is aborted.
 inline constexpr absl::Duration kCloseLinger = absl::Seconds(2);
