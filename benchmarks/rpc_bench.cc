@@ -390,10 +390,21 @@ struct Stack {
     resources.storage = storage.get();
   }
   std::unique_ptr<rpc::Channel> NewChannel(const std::string& target) {
-    rpc::ChannelOptions o;
-    o.group = group.get();
-    o.resources = &resources;
-    return std::move(*rpc::Channel::Create(target, std::move(o)));
+    if (options == nullptr) {
+      auto o = std::make_shared<rpc::ChannelOptions>();
+      o->group = group.get();
+      o->resources = &resources;
+      options = std::move(o);
+    }
+    return std::move(*rpc::Channel::Create(target, options));
+  }
+  std::shared_ptr<const rpc::ChannelOptions> options;
+  // PoolBytes returns the memory of every pool buffer that exists (leased or
+  // cached): shared by all connections, so per-connection figures leave it
+  // out and report leased buffers separately.
+  int64_t PoolBytes() const {
+    return static_cast<int64_t>(read_pool->stats().allocated * read_pool->buffer_size() +
+                                write_pool->stats().allocated * write_pool->buffer_size());
   }
   std::unique_ptr<ReactorGroup> group;
   std::unique_ptr<BufferPool> read_pool, write_pool;
@@ -518,7 +529,9 @@ Run RunGo(const std::string& scenario, absl::Duration duration) {
 int IdleClients(const std::string& target, int n) {
   Stack stack;
   std::vector<std::unique_ptr<rpc::Channel>> channels;
+  channels.reserve(static_cast<size_t>(n));
   const HeapSnapshot before = TakeHeapSnapshot();
+  const int64_t pool_before = stack.PoolBytes();
   for (int i = 0; i < n; ++i) {
     channels.push_back(stack.NewChannel(target));
     pb::SimpleRequest req;
@@ -531,7 +544,8 @@ int IdleClients(const std::string& target, int n) {
     }
   }
   const HeapDelta d = Diff(before, TakeHeapSnapshot());
-  std::printf("IDLE %.0f\n", static_cast<double>(d.bytes) / n);
+  const int64_t pools = stack.PoolBytes() - pool_before;
+  std::printf("IDLE %.0f\n", static_cast<double>(d.bytes - pools) / n);
   std::fflush(stdout);
   char c;
   while (read(STDIN_FILENO, &c, 1) > 0) {
@@ -565,6 +579,7 @@ IdleResult IdleOurs(int n) {
     (void)rpc::UnaryCall<pb::SimpleResponse>(*warm, kUnary, req);
   }
   const HeapSnapshot before = TakeHeapSnapshot();
+  const int64_t pool_before = stack.PoolBytes();
   const size_t rss_before = CurrentRssBytes();
   int to_child[2];
   if (pipe(to_child) != 0) return res;
@@ -595,7 +610,7 @@ IdleResult IdleOurs(int n) {
     // Let the last responses' buffers go back before reading.
     absl::SleepFor(absl::Milliseconds(200));
     const HeapDelta d = Diff(before, TakeHeapSnapshot());
-    res.server_bytes = static_cast<double>(d.bytes) / n;
+    res.server_bytes = static_cast<double>(d.bytes - (stack.PoolBytes() - pool_before)) / n;
     res.server_rss = (static_cast<double>(CurrentRssBytes()) - rss_before) / n;
     res.leased = stack.read_pool->stats().outstanding;
   }
@@ -679,7 +694,9 @@ int Main() {
                    .AddString("unit", UnitOf(scenario))
                    .AddDouble("client_bytes_per_endpoint", Median(ours_client))
                    .AddUint("pool_buffers_held", leased)
-                   .AddString("counts", "server heap per idle connection (interposed malloc)"));
+                   .AddString("counts",
+                              "heap per idle connection (interposed malloc), shared pool "
+                              "buffers excluded and reported as pool_buffers_held"));
       if (go) {
         const double g = Median(go_bytes);
         std::printf("%-20s %-8s %12.0f B  (heap + goroutine stacks)\n", scenario.c_str(),

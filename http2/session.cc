@@ -164,7 +164,8 @@ Session::Session(Role role, const SessionOptions* options, SessionHandler* handl
       encoder_(std::min(options->encoder_table_size, hpack::kMaxHeaderTableSize)),
       next_stream_id_(role == Role::kClient ? 1 : 2),
       in_state_(role == Role::kServer ? InState::kPreface : InState::kHeader),
-      reset_tokens_(options->peer_reset_burst) {
+      reset_tokens_(options->peer_reset_burst),
+      auto_window_update_(options->auto_window_update) {
   stream_recv_initial_ = std::max(options->initial_window_size, kDefaultInitialWindowSize);
 }
 
@@ -465,9 +466,15 @@ void Session::CloseStream(Stream* s, ErrorCode code, CloseCause cause) {
   } else {
     --open_local_streams_;
   }
-  if (open_streams_ == 0 && index_ != nullptr) {
-    delete index_;
-    index_ = nullptr;
+  if (open_streams_ == 0) {
+    if (index_ != nullptr) {
+      delete index_;
+      index_ = nullptr;
+    }
+    // Idle now: the HPACK tables keep their entries but give back the slack
+    // they grew with (nothing to do once their contents stop changing).
+    decoder_.ShrinkToFit();
+    encoder_.ShrinkToFit();
   }
   if (data_stream_ == s) data_stream_ = nullptr;
   if (last_found_ == s) last_found_ = nullptr;
@@ -635,7 +642,7 @@ void Session::ResetStream(uint32_t id, ErrorCode code) {
 }
 
 void Session::Consume(uint32_t id, size_t n) {
-  if (options_->auto_window_update || !status_.ok()) return;
+  if (auto_window_update_ || !status_.ok()) return;
   Stream* s = Find(id);
   if (s == nullptr) return;
   n = std::min<size_t>(n, s->recv_unconsumed);
@@ -985,13 +992,13 @@ absl::Status Session::OnDataBytes(absl::Span<const uint8_t>& in) {
     }
     s->content_left -= static_cast<int64_t>(n);
   }
-  if (!options_->auto_window_update) s->recv_unconsumed += static_cast<uint32_t>(n);
+  if (!auto_window_update_) s->recv_unconsumed += static_cast<uint32_t>(n);
   handler_->OnData(s->id, s->data, piece, end);
   if (!status_.ok()) return status_;
   // The handler may have closed the stream; its bytes still count for the
   // connection.
   const bool alive = data_stream_ == s;
-  if (options_->auto_window_update) {
+  if (auto_window_update_) {
     CreditConnection(n);
     if (alive) CreditStream(s, n);
   }

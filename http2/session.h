@@ -241,6 +241,11 @@ class Session {
   // (OnStreamClose, kResetByUs). No-op for an unknown stream.
   void ResetStream(uint32_t id, ErrorCode code);
 
+  // set_auto_window_update overrides SessionOptions::auto_window_update for
+  // this session (a layer that always consumes by hand sets it off without
+  // copying shared options). Call before Receive.
+  void set_auto_window_update(bool on) { auto_window_update_ = on; }
+
   // Consume returns `n` bytes of stream `id`'s received DATA to the flow-
   // control windows (only with auto_window_update off).
   void Consume(uint32_t id, size_t n);
@@ -415,6 +420,7 @@ class Session {
   double reset_tokens_;
   absl::Time reset_refill_ = absl::InfinitePast();
 
+  bool auto_window_update_;
   bool started_ = false;
   bool goaway_sent_ = false;
   bool goaway_received_ = false;

@@ -124,8 +124,8 @@ class ClientConnection final : public H2Transport {
       : H2Transport(reactor, http2::Role::kClient, options),
         channel_(std::move(channel)),
         secure_(secure),
-        last_read_(absl::Now()),
-        idle_since_(absl::Now()) {}
+        last_read_ns_(absl::GetCurrentTimeNanos()),
+        idle_since_ns_(last_read_ns_) {}
   ~ClientConnection() override;
 
   bool secure() const { return secure_; }
@@ -158,7 +158,11 @@ class ClientConnection final : public H2Transport {
   void OnDispatchEnd() override;
 
   void Reap();
-  void Touch() { last_read_ = absl::Now(); }
+  // Touch notes a read, which keepalive measures from (only when it is on:
+  // reading the clock costs).
+  void Touch();
+  absl::Time last_read() const { return absl::FromUnixNanos(last_read_ns_); }
+  absl::Time idle_since() const { return absl::FromUnixNanos(idle_since_ns_); }
   bool KeepaliveActive() const;
 
   std::shared_ptr<ChannelImpl> channel_;
@@ -168,18 +172,19 @@ class ClientConnection final : public H2Transport {
   bool secure_;
   bool draining_ = false;
   bool awaiting_ping_ack_ = false;
-  absl::Time last_read_;
-  absl::Time ping_ack_deadline_ = absl::InfiniteFuture();
-  absl::Time idle_since_;
+  // Times as Unix nanoseconds (8 bytes each: idle connections are many).
+  int64_t last_read_ns_;
+  int64_t idle_since_ns_;
 };
 
 // ChannelImpl is the channel's state, on its reactor thread.
 class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
  public:
-  ChannelImpl(std::string target, ChannelOptions options, Reactor& reactor)
-      : target_(std::move(target)), options_(std::move(options)), reactor_(reactor) {
-    options_.http2.auto_window_update = false;  // response DATA credited as calls take it
-    if (options_.authority.empty()) options_.authority = target_;
+  ChannelImpl(std::string target, std::shared_ptr<const ChannelOptions> options, Reactor& reactor)
+      : target_(std::move(target)),
+        shared_options_(std::move(options)),
+        options_(*shared_options_),
+        reactor_(reactor) {
     backoff_ = options_.backoff.initial;
   }
 
@@ -193,6 +198,10 @@ class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
 
   Reactor& reactor() const { return reactor_; }
   const ChannelOptions& options() const { return options_; }
+  // authority returns :authority (the option, or the target).
+  const std::string& authority() const {
+    return options_.authority.empty() ? target_ : options_.authority;
+  }
   ConnectivityState state() const { return state_.load(std::memory_order_acquire); }
   bool shut_down() const { return shutdown_; }
   size_t HeapBytesOnReactor() const;
@@ -212,7 +221,9 @@ class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
   void Enqueue(ClientCallImpl* call);
 
   const std::string target_;
-  ChannelOptions options_;
+  // Options may be shared by many channels (Channel::Create's shared form).
+  const std::shared_ptr<const ChannelOptions> shared_options_;
+  const ChannelOptions& options_;
   Reactor& reactor_;
   ClientConnection* current_ = nullptr;
   ClientConnection* draining_ = nullptr;  // list via next_draining
@@ -328,7 +339,7 @@ void ClientCallImpl::OpenOn(ClientConnection* conn) {
   h.Add(":method", "POST");
   h.Add(":scheme", conn->secure() ? "https" : "http");
   h.Add(":path", method_);
-  h.Add(":authority", co.authority);
+  h.Add(":authority", channel_->authority());
   h.Add("content-type", kGrpcContentType);
   h.Add("te", "trailers");
   h.Add("user-agent", co.user_agent);
@@ -608,7 +619,7 @@ void ClientConnection::DetachCall(ClientCallImpl* call) {
   if (calls_ == call) calls_ = call->next;
   call->prev = call->next = nullptr;
   call->conn_ = nullptr;
-  if (--live_calls_ == 0) idle_since_ = absl::Now();
+  if (--live_calls_ == 0) idle_since_ns_ = absl::GetCurrentTimeNanos();
 }
 
 void ClientConnection::QueueDone(ClientCallImpl* call) {
@@ -668,10 +679,7 @@ void ClientConnection::OnGoaway(uint32_t last, http2::ErrorCode code, absl::stri
 
 void ClientConnection::OnPing(uint64_t payload, bool ack) {
   Touch();
-  if (ack) {
-    awaiting_ping_ack_ = false;
-    ping_ack_deadline_ = absl::InfiniteFuture();
-  }
+  if (ack) awaiting_ping_ack_ = false;
 }
 
 void ClientConnection::OnWindowAvailable(uint32_t id, void* data) {
@@ -689,6 +697,12 @@ void ClientConnection::OnTransportWritable() {
   }
 }
 
+void ClientConnection::Touch() {
+  if (channel_->keepalive_time_ != absl::InfiniteDuration()) {
+    last_read_ns_ = absl::GetCurrentTimeNanos();
+  }
+}
+
 bool ClientConnection::KeepaliveActive() const {
   return channel_->keepalive_time_ != absl::InfiniteDuration() &&
          (live_calls_ > 0 || channel_->options().keepalive_permit_without_calls);
@@ -699,14 +713,16 @@ absl::Time ClientConnection::NextTimer() const {
   for (ClientCallImpl* c = calls_; c != nullptr; c = c->next) {
     at = std::min(at, c->options_.deadline);
   }
+  // The watchdog: an ack (or any read) is due keepalive_timeout after the
+  // ping, which went out keepalive_time after the last read.
   if (awaiting_ping_ack_) {
-    at = std::min(at, ping_ack_deadline_);
+    at = std::min(at, last_read() + channel_->keepalive_time_ + channel_->options().keepalive_timeout);
   } else if (KeepaliveActive()) {
-    at = std::min(at, last_read_ + channel_->keepalive_time_);
+    at = std::min(at, last_read() + channel_->keepalive_time_);
   }
   const absl::Duration idle = channel_->options().idle_timeout;
   if (live_calls_ == 0 && idle != absl::InfiniteDuration() && !draining_) {
-    at = std::min(at, idle_since_ + idle);
+    at = std::min(at, idle_since() + idle);
   }
   return at;
 }
@@ -717,19 +733,19 @@ void ClientConnection::OnTimer(absl::Time now) {
     if (now >= c->options_.deadline) c->Finish(absl::DeadlineExceededError("Deadline Exceeded"));
     c = next;
   }
-  if (awaiting_ping_ack_ && now >= ping_ack_deadline_) {
+  if (awaiting_ping_ack_ &&
+      now >= last_read() + channel_->keepalive_time_ + channel_->options().keepalive_timeout) {
     AbortTransport(absl::UnavailableError("keepalive watchdog timeout: no PING ack"));
     return;
   }
-  if (!awaiting_ping_ack_ && KeepaliveActive() && now >= last_read_ + channel_->keepalive_time_) {
+  if (!awaiting_ping_ack_ && KeepaliveActive() && now >= last_read() + channel_->keepalive_time_) {
     awaiting_ping_ack_ = true;
-    ping_ack_deadline_ = now + channel_->options().keepalive_timeout;
     session().Ping(static_cast<uint64_t>(absl::ToUnixNanos(now)));
     channel_->keepalive_pings_.fetch_add(1, std::memory_order_relaxed);
   }
   const absl::Duration idle = channel_->options().idle_timeout;
   if (live_calls_ == 0 && idle != absl::InfiniteDuration() && !draining_ &&
-      now >= idle_since_ + idle) {
+      now >= idle_since() + idle) {
     draining_ = true;
     channel_->GoawayReceived(this, http2::ErrorCode::kNoError, "idle");
     session().GoAway(http2::ErrorCode::kNoError, "client idle");
@@ -1004,6 +1020,13 @@ size_t ChannelImpl::LeasedOnReactor() const {
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(const std::string& target,
                                                          ChannelOptions options) {
+  return Create(target, std::make_shared<const ChannelOptions>(std::move(options)));
+}
+
+absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
+    const std::string& target, std::shared_ptr<const ChannelOptions> shared) {
+  if (shared == nullptr) return absl::InvalidArgumentError("Channel: options are required");
+  const ChannelOptions& options = *shared;
   if (options.group == nullptr || options.resources == nullptr) {
     return absl::InvalidArgumentError("Channel: a reactor group and connection resources are required");
   }
@@ -1014,7 +1037,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(const std::string& targ
     return absl::InvalidArgumentError("Channel: ALTS runs over TCP targets only");
   }
   Reactor& reactor = options.group->Pick(options.placement_key);
-  auto impl = std::make_shared<ChannelImpl>(target, std::move(options), reactor);
+  auto impl = std::make_shared<ChannelImpl>(target, std::move(shared), reactor);
   return std::unique_ptr<Channel>(new Channel(std::move(impl)));
 }
 

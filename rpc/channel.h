@@ -145,6 +145,10 @@ class Channel {
   // without group or resources, or for an unparsable target.
   static absl::StatusOr<std::unique_ptr<Channel>> Create(const std::string& target,
                                                          ChannelOptions options);
+  // Create with options shared by many channels (they are kept, not
+  // copied: a process with thousands of channels pays for them once).
+  static absl::StatusOr<std::unique_ptr<Channel>> Create(
+      const std::string& target, std::shared_ptr<const ChannelOptions> options);
   ~Channel();
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;

@@ -25,7 +25,10 @@ OutputScratch& Scratch() {
 }  // namespace
 
 H2Transport::H2Transport(Reactor& reactor, http2::Role role, const http2::SessionOptions* options)
-    : reactor_(reactor), session_(role, options, this, this) {}
+    : reactor_(reactor), session_(role, options, this, this) {
+  // The RPC layer credits DATA as calls take it (PauseReads).
+  session_.set_auto_window_update(false);
+}
 
 H2Transport::~H2Transport() {
   OutputScratch& s = Scratch();

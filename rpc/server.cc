@@ -737,8 +737,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
       options.resources->read_pool == nullptr || options.resources->storage == nullptr) {
     return absl::InvalidArgumentError("Server: a reactor group and connection resources are required");
   }
-  // Request DATA is credited as the calls take it (ServerCall::PauseReads).
-  options.http2.auto_window_update = false;
   return std::unique_ptr<Server>(new Server(std::move(options)));
 }
 
