@@ -41,7 +41,7 @@ struct ListenOptions {
   // connections.
   const ConnectionResources* resources = nullptr;
   // Cap on concurrent accepted handshakes; nullptr = a process-wide server
-  // cap sized like HandshakeLimiter::Global() (ALTS_MAX_CONCURRENT_HANDSHAKES)
+  // cap sized like HandshakeLimiter::Global() (GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES)
   // but separate from the dialing cap, so a process that dials itself
   // cannot deadlock. Never pass the dialer's limiter here.
   HandshakeLimiter* limiter = nullptr;
@@ -58,6 +58,10 @@ struct ListenOptions {
 // to the callback on that reactor's thread: an EstablishedConnection (not
 // started) with the client's authenticated identity, or the reason the
 // handshake failed (the socket is then closed; the listener keeps serving).
+// A connection takes a handshake slot only once the client has sent
+// something; each source may have at most max_handshakes_per_source
+// handshakes in progress; accept() out of descriptors backs off instead of
+// spinning (docs/handshake.md section 7.1).
 class SecureListener {
  public:
   // Listen binds `address` ("HOST:PORT"; port 0 picks one) and starts
