@@ -14,6 +14,7 @@ packages=(
   # test oracles, interop peers and baselines
   libnghttp2-dev nghttp2-client nghttp2-server curl python3-h2
   golang-go golang-google-grpc-dev
+  protoc-gen-go-1-3                 # Go code of the grpc-go interop peers (plugins=grpc)
 )
 
 missing=()

@@ -117,7 +117,7 @@ pb::StreamingOutputCallRequest StreamRequest(int response_size, int payload_size
 
 using FullDuplex = rpc::ClientStream<pb::StreamingOutputCallRequest, pb::StreamingOutputCallResponse>;
 
-Status EmptyUnary(rpc::Channel& ch) {
+Status EmptyUnary(rpc::Channel& ch, const CaseOptions&) {
   absl::StatusOr<pb::Empty> r = rpc::UnaryCall<pb::Empty>(ch, kEmptyCall, pb::Empty(), Options());
   if (!r.ok()) return Wrap("EmptyCall", r.status());
   return absl::OkStatus();
@@ -130,14 +130,20 @@ pb::SimpleRequest LargeRequest() {
   return req;
 }
 
-Status LargeUnary(rpc::Channel& ch) {
+Status LargeUnary(rpc::Channel& ch, const CaseOptions& options) {
+  pb::SimpleRequest req = LargeRequest();
+  if (!options.expect_username.empty()) req.set_fill_username(true);
   absl::StatusOr<pb::SimpleResponse> r =
-      rpc::UnaryCall<pb::SimpleResponse>(ch, kUnaryCall, LargeRequest(), Options());
+      rpc::UnaryCall<pb::SimpleResponse>(ch, kUnaryCall, req, Options());
   if (!r.ok()) return Wrap("UnaryCall", r.status());
+  if (!options.expect_username.empty() && r->username() != options.expect_username) {
+    return Fail(absl::StrCat("UnaryCall: username \"", r->username(), "\", want \"",
+                             options.expect_username, "\""));
+  }
   return CheckBody("UnaryCall", r->payload(), kLargeResponse);
 }
 
-Status ClientStreaming(rpc::Channel& ch) {
+Status ClientStreaming(rpc::Channel& ch, const CaseOptions&) {
   rpc::ClientStream<pb::StreamingInputCallRequest, pb::StreamingInputCallResponse> call(
       ch, kStreamingInputCall, Options());
   for (int size : kRequestSizes) {
@@ -156,7 +162,7 @@ Status ClientStreaming(rpc::Channel& ch) {
   return absl::OkStatus();
 }
 
-Status ServerStreaming(rpc::Channel& ch) {
+Status ServerStreaming(rpc::Channel& ch, const CaseOptions&) {
   pb::StreamingOutputCallRequest req;
   for (int size : kResponseSizes) req.add_response_parameters()->set_size(size);
   rpc::ClientStream<pb::StreamingOutputCallRequest, pb::StreamingOutputCallResponse> call(
@@ -178,7 +184,7 @@ Status ServerStreaming(rpc::Channel& ch) {
   return absl::OkStatus();
 }
 
-Status PingPong(rpc::Channel& ch) {
+Status PingPong(rpc::Channel& ch, const CaseOptions&) {
   FullDuplex call(ch, kFullDuplexCall, Options());
   pb::StreamingOutputCallResponse resp;
   for (size_t i = 0; i < std::size(kRequestSizes); ++i) {
@@ -197,7 +203,7 @@ Status PingPong(rpc::Channel& ch) {
   return absl::OkStatus();
 }
 
-Status EmptyStream(rpc::Channel& ch) {
+Status EmptyStream(rpc::Channel& ch, const CaseOptions&) {
   FullDuplex call(ch, kFullDuplexCall, Options());
   call.WritesDone();
   pb::StreamingOutputCallResponse resp;
@@ -206,7 +212,7 @@ Status EmptyStream(rpc::Channel& ch) {
   return absl::OkStatus();
 }
 
-Status TimeoutOnSleepingServer(rpc::Channel& ch) {
+Status TimeoutOnSleepingServer(rpc::Channel& ch, const CaseOptions&) {
   rpc::CallOptions o;
   o.deadline = absl::Now() + absl::Milliseconds(1);
   FullDuplex call(ch, kFullDuplexCall, std::move(o));
@@ -220,14 +226,14 @@ Status TimeoutOnSleepingServer(rpc::Channel& ch) {
   return CheckStatus("FullDuplexCall", call.Finish(), absl::StatusCode::kDeadlineExceeded);
 }
 
-Status CancelAfterBegin(rpc::Channel& ch) {
+Status CancelAfterBegin(rpc::Channel& ch, const CaseOptions&) {
   rpc::ClientStream<pb::StreamingInputCallRequest, pb::StreamingInputCallResponse> call(
       ch, kStreamingInputCall, Options());
   call.Cancel();
   return CheckStatus("StreamingInputCall", call.Finish(), absl::StatusCode::kCancelled);
 }
 
-Status CancelAfterFirstResponse(rpc::Channel& ch) {
+Status CancelAfterFirstResponse(rpc::Channel& ch, const CaseOptions&) {
   FullDuplex call(ch, kFullDuplexCall, Options());
   if (!call.Write(StreamRequest(31415, 27182))) return Wrap("write", call.Finish());
   pb::StreamingOutputCallResponse resp;
@@ -244,7 +250,7 @@ rpc::CallOptions EchoOptions() {
   return o;
 }
 
-Status CustomMetadata(rpc::Channel& ch) {
+Status CustomMetadata(rpc::Channel& ch, const CaseOptions&) {
   rpc::Metadata initial, trailers;
   absl::StatusOr<pb::SimpleResponse> r = rpc::UnaryCall<pb::SimpleResponse>(
       ch, kUnaryCall, LargeRequest(), EchoOptions(), &initial, &trailers);
@@ -277,7 +283,7 @@ Status EchoStatusUnary(rpc::Channel& ch, absl::string_view message) {
   return CheckStatus("UnaryCall", r.status(), absl::StatusCode::kUnknown, message);
 }
 
-Status StatusCodeAndMessage(rpc::Channel& ch) {
+Status StatusCodeAndMessage(rpc::Channel& ch, const CaseOptions&) {
   if (Status s = EchoStatusUnary(ch, kStatusMessage); !s.ok()) return s;
   FullDuplex call(ch, kFullDuplexCall, Options());
   pb::StreamingOutputCallRequest req;
@@ -291,15 +297,21 @@ Status StatusCodeAndMessage(rpc::Channel& ch) {
   return CheckStatus("FullDuplexCall", call.Finish(), absl::StatusCode::kUnknown, kStatusMessage);
 }
 
-Status SpecialStatusMessage(rpc::Channel& ch) { return EchoStatusUnary(ch, kSpecialMessage); }
+Status SpecialStatusMessage(rpc::Channel& ch, const CaseOptions&) {
+  return EchoStatusUnary(ch, kSpecialMessage);
+}
 
 Status Unimplemented(rpc::Channel& ch, const char* method) {
   absl::StatusOr<pb::Empty> r = rpc::UnaryCall<pb::Empty>(ch, method, pb::Empty(), Options());
   return CheckStatus(method, r.status(), absl::StatusCode::kUnimplemented);
 }
 
-Status UnimplementedMethod(rpc::Channel& ch) { return Unimplemented(ch, kUnimplementedCall); }
-Status UnimplementedService(rpc::Channel& ch) { return Unimplemented(ch, kUnimplementedService); }
+Status UnimplementedMethod(rpc::Channel& ch, const CaseOptions&) {
+  return Unimplemented(ch, kUnimplementedCall);
+}
+Status UnimplementedService(rpc::Channel& ch, const CaseOptions&) {
+  return Unimplemented(ch, kUnimplementedService);
+}
 
 constexpr InteropCase kCases[] = {
     {"empty_unary", EmptyUnary},

@@ -16,10 +16,18 @@
 
 namespace alts::interop {
 
+// CaseOptions qualify the cases.
+struct CaseOptions {
+  // expect_username: if set, large_unary also asks for fill_username and
+  // requires this username (the client's ALTS service account); gRPC's
+  // compute_engine_creds case checks --default_service_account the same way.
+  std::string expect_username;
+};
+
 // InteropCase is one named test case.
 struct InteropCase {
   const char* name;
-  absl::Status (*run)(rpc::Channel& channel);
+  absl::Status (*run)(rpc::Channel& channel, const CaseOptions& options);
 };
 
 // InteropCases returns every case this client implements, in the order

@@ -6,13 +6,16 @@
 //                  [--use_tls=false] [--use_test_ca=false]
 //                  [--use_alts --alts_cert=CHAIN --alts_key=KEY
 //                   --alts_roots=ROOTS[,ROOTS...] [--alts_target=ACCOUNT[,...]]]
+//                  [--expect_username=ACCOUNT]
 //   interop_client --version      prints "interop_client <version>"
 //
 // --server_host defaults to localhost, --test_case to large_unary; "all"
 // runs every case in order over one channel. Plaintext (h2c) unless
 // --use_alts; TLS is not supported (--use_tls=true is refused). The ALTS
 // files are alts_keygen's; --alts_target requires the server to be one of
-// those service accounts.
+// those service accounts. --expect_username makes large_unary ask for
+// fill_username and require that name (the client's own ALTS service
+// account, as the server sees it).
 //
 // Output: "PASS <case> (<ms> ms)" or "FAIL <case>: <what failed>" per case,
 // then "<n> passed, <m> failed". Exit status: 0 if every case passed, 1 if
@@ -39,6 +42,7 @@ constexpr char kUsage[] =
     "                      [--server_host_override=AUTHORITY] [--test_case=NAME|all]\n"
     "                      [--use_tls=false] [--use_alts --alts_cert=CHAIN --alts_key=KEY\n"
     "                       --alts_roots=ROOTS [--alts_target=ACCOUNT,...]]\n"
+    "                      [--expect_username=ACCOUNT]\n"
     "       interop_client --version\n";
 
 int Usage(absl::string_view message) {
@@ -72,6 +76,8 @@ int Main(int argc, char** argv) {
   const std::string host = flags.String("server_host", "localhost");
   const std::string authority = flags.String("server_host_override");
   const std::string test_case = flags.String("test_case", "large_unary");
+  CaseOptions case_options;
+  case_options.expect_username = flags.String("expect_username");
   for (const char* tls_flag : {"use_tls", "use_test_ca"}) {
     absl::StatusOr<bool> on = flags.Bool(tls_flag, false);
     if (!on.ok()) return Usage(on.status().message());
@@ -131,7 +137,7 @@ int Main(int argc, char** argv) {
   int failed = 0;
   for (const InteropCase* c : cases) {
     const absl::Time start = absl::Now();
-    absl::Status s = c->run(**channel);
+    absl::Status s = c->run(**channel, case_options);
     if (s.ok()) {
       ++passed;
       PrintLine(absl::StrCat("PASS ", c->name, " (",

@@ -32,7 +32,9 @@
 // collector and prints one JSON line: {"idle_connections":N,
 // "heap_inuse_per_conn":..., "heap_alloc_per_conn":...,
 // "stack_inuse_per_conn":..., "goroutines_per_conn":..., ...}, each the
-// increase over the same figures taken after listening, divided by N.
+// increase over the same figures taken after listening, divided by N, and
+// open_connections (the clients must keep them open meanwhile, e.g.
+// bench_client --scenario=idle_connections --idle_hold=5s).
 package main
 
 import (
@@ -317,18 +319,20 @@ func (r *idleReporter) HandleRPC(ctx context.Context, s stats.RPCStats) {
 		r.active--
 		r.done[id] = true
 		ready := len(r.done) >= r.want && r.active == 0
-		open := r.open
 		r.mu.Unlock()
 		if ready {
-			r.once.Do(func() { go r.report(open) })
+			r.once.Do(func() { go r.report() })
 		}
 	}
 }
 
-func (r *idleReporter) report(open int) {
+func (r *idleReporter) report() {
 	// The handler's End comes before the call's last frames are written.
 	time.Sleep(100 * time.Millisecond)
 	now := peer.ReadMemFigures()
+	r.mu.Lock()
+	open := r.open
+	r.mu.Unlock()
 	rep := now.PerConnection(r.baseline, r.want)
 	rep["idle_connections"] = r.want
 	rep["open_connections"] = open
