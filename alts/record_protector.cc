@@ -111,20 +111,28 @@ absl::Status RecordProtector::SealFrameInPlace(absl::Span<uint8_t> frame) {
   return seal_.Seal(payload, payload, FrameTag(frame));
 }
 
-absl::StatusOr<OpenResult> RecordProtector::OpenNext(absl::Span<uint8_t> input) {
+absl::StatusOr<size_t> RecordProtector::ScanNext(absl::Span<const uint8_t> input,
+                                                 OpenResult& result) {
   if (!open_.ok()) return open_.status();
   absl::StatusOr<FrameScan> scan = ScanFrame(input);
   if (!scan.ok()) {
     open_.Fail(scan.status());
     return scan.status();
   }
-  OpenResult result;
   if (!scan->complete()) {
     result.bytes_needed = scan->bytes_needed;
     result.pending_frame_size = scan->frame_size;
-    return result;
+    return 0;
   }
-  absl::Span<uint8_t> frame = input.first(scan->frame_size);
+  return scan->frame_size;
+}
+
+absl::StatusOr<OpenResult> RecordProtector::OpenNext(absl::Span<uint8_t> input) {
+  OpenResult result;
+  absl::StatusOr<size_t> frame_size = ScanNext(input, result);
+  if (!frame_size.ok()) return frame_size.status();
+  if (*frame_size == 0) return result;
+  absl::Span<uint8_t> frame = input.first(*frame_size);
   absl::Span<uint8_t> payload = FramePayload(frame);
   if (absl::Status status = open_.Open(payload, FrameTag(frame)); !status.ok()) return status;
   result.consumed = frame.size();
@@ -134,19 +142,11 @@ absl::StatusOr<OpenResult> RecordProtector::OpenNext(absl::Span<uint8_t> input) 
 
 absl::StatusOr<OpenResult> RecordProtector::OpenNextInto(absl::Span<const uint8_t> input,
                                                           absl::Span<uint8_t> out) {
-  if (!open_.ok()) return open_.status();
-  absl::StatusOr<FrameScan> scan = ScanFrame(input);
-  if (!scan.ok()) {
-    open_.Fail(scan.status());
-    return scan.status();
-  }
   OpenResult result;
-  if (!scan->complete()) {
-    result.bytes_needed = scan->bytes_needed;
-    result.pending_frame_size = scan->frame_size;
-    return result;
-  }
-  absl::Span<const uint8_t> frame = input.first(scan->frame_size);
+  absl::StatusOr<size_t> frame_size = ScanNext(input, result);
+  if (!frame_size.ok()) return frame_size.status();
+  if (*frame_size == 0) return result;
+  absl::Span<const uint8_t> frame = input.first(*frame_size);
   const size_t payload_size = frame.size() - kFrameOverhead;
   if (out.size() < payload_size || Overlap(out.first(payload_size), frame)) {
     return absl::InvalidArgumentError("open: output must hold the plaintext, apart from the input");

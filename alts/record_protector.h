@@ -150,6 +150,10 @@ class RecordProtector {
  private:
   RecordProtector(RecordProtocol protocol, Side side, size_t max_frame_size,
                   RecordCrypter seal, RecordCrypter open);
+  // ScanNext checks the receive direction and the frame at the front of
+  // `input`: returns its size when whole, 0 (with result's bytes_needed and
+  // pending_frame_size set) when incomplete, or the sticky error.
+  absl::StatusOr<size_t> ScanNext(absl::Span<const uint8_t> input, OpenResult& result);
 
   RecordCrypter seal_;
   RecordCrypter open_;

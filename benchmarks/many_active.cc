@@ -868,14 +868,6 @@ RunResult RunOne(Command command, const TlsCredentials& tls, int control, int li
   return result;
 }
 
-// Median returns the median of `values` (mean of the middle two), 0 for none.
-double Median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
 // ModeRuns collects one mode's runs.
 struct ModeRuns {
   Mode mode = Mode::kOnDemand;
@@ -885,7 +877,7 @@ struct ModeRuns {
   double Figure(F f) const {
     std::vector<double> v;
     for (const RunResult& r : runs) v.push_back(f(r));
-    return Median(v);
+    return MedianOf(v);
   }
   double MessagesPerS() const {
     return Figure([](const RunResult& r) { return r.MessagesPerS(); });

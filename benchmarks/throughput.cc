@@ -891,15 +891,6 @@ constexpr Mode kModes[] = {
     {"tls_socket_bio", ModeKind::kTlsSocketBio, kTlsRecordSize},
 };
 
-// Median returns the median of `values` (the mean of the middle two for an
-// even count), 0 for none.
-double Median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
 // ModeRuns collects one mode's runs.
 struct ModeRuns {
   const Mode* mode = nullptr;
@@ -920,7 +911,7 @@ struct ModeRuns {
   double Figure(F f) const {
     std::vector<double> v;
     for (const RunResult& r : runs) v.push_back(f(r));
-    return Median(v);
+    return MedianOf(v);
   }
   double MbPerS() const { return Figure([](const RunResult& r) { return r.MbPerS(); }); }
   double CpuSPerGb() const { return Figure([](const RunResult& r) { return r.CpuSPerGb(); }); }
@@ -952,7 +943,7 @@ double PairedRatio(const ModeRuns& a, const ModeRuns& b) {
   for (size_t i = 0; i < a.runs.size() && i < b.runs.size(); ++i) {
     if (b.runs[i].MbPerS() > 0) ratios.push_back(a.runs[i].MbPerS() / b.runs[i].MbPerS());
   }
-  return Median(ratios);
+  return MedianOf(ratios);
 }
 
 // Main runs every mode --rounds times, prints the table and writes the JSON.

@@ -24,14 +24,18 @@ struct OpenedInput {
   absl::Status error;
 };
 
-// OpenFramesInPlace opens every complete frame in buf[0, total) and moves
-// their plaintext to the front of buf, so the layer above gets one span per
-// read. Never allocates.
-inline OpenedInput OpenFramesInPlace(RecordProtector& protector, uint8_t* buf, size_t total) {
+namespace frame_opener_internal {
+
+// OpenFrames runs `open_one(consumed, plaintext)` (which returns
+// OpenNext's or OpenNextInto's result for the frame at offset `consumed`,
+// its plaintext going to offset `plaintext` of the output) until the input
+// runs out, a frame is incomplete or one fails; `move_to` (nullptr: none)
+// is where a plaintext opened elsewhere is moved to be coalesced.
+template <typename OpenOne>
+OpenedInput OpenFrames(size_t total, uint8_t* move_to, OpenOne open_one) {
   OpenedInput out;
   while (out.consumed < total) {
-    absl::StatusOr<OpenResult> r =
-        protector.OpenNext(absl::MakeSpan(buf + out.consumed, total - out.consumed));
+    absl::StatusOr<OpenResult> r = open_one(out.consumed, out.plaintext);
     if (!r.ok()) {
       out.error = r.status();
       return out;
@@ -40,15 +44,25 @@ inline OpenedInput OpenFramesInPlace(RecordProtector& protector, uint8_t* buf, s
       out.pending_frame_size = r->pending_frame_size;
       return out;
     }
-    if (!r->plaintext.empty()) {
-      if (r->plaintext.data() != buf + out.plaintext) {
-        memmove(buf + out.plaintext, r->plaintext.data(), r->plaintext.size());
-      }
-      out.plaintext += r->plaintext.size();
+    if (move_to != nullptr && !r->plaintext.empty() &&
+        r->plaintext.data() != move_to + out.plaintext) {
+      memmove(move_to + out.plaintext, r->plaintext.data(), r->plaintext.size());
     }
+    out.plaintext += r->plaintext.size();
     out.consumed += r->consumed;
   }
   return out;
+}
+
+}  // namespace frame_opener_internal
+
+// OpenFramesInPlace opens every complete frame in buf[0, total) and moves
+// their plaintext to the front of buf, so the layer above gets one span per
+// read. Never allocates.
+inline OpenedInput OpenFramesInPlace(RecordProtector& protector, uint8_t* buf, size_t total) {
+  return frame_opener_internal::OpenFrames(total, buf, [&](size_t consumed, size_t) {
+    return protector.OpenNext(absl::MakeSpan(buf + consumed, total - consumed));
+  });
 }
 
 // OpenFramesInto opens every complete frame in in[0, total) straight into
@@ -58,23 +72,11 @@ inline OpenedInput OpenFramesInPlace(RecordProtector& protector, uint8_t* buf, s
 // byte, at the price of a second buffer. Never allocates.
 inline OpenedInput OpenFramesInto(RecordProtector& protector, const uint8_t* in, size_t total,
                                   uint8_t* out_buf) {
-  OpenedInput out;
-  while (out.consumed < total) {
-    absl::StatusOr<OpenResult> r =
-        protector.OpenNextInto(absl::MakeConstSpan(in + out.consumed, total - out.consumed),
-                               absl::MakeSpan(out_buf + out.plaintext, total - out.plaintext));
-    if (!r.ok()) {
-      out.error = r.status();
-      return out;
-    }
-    if (r->consumed == 0) {
-      out.pending_frame_size = r->pending_frame_size;
-      return out;
-    }
-    out.plaintext += r->plaintext.size();
-    out.consumed += r->consumed;
-  }
-  return out;
+  return frame_opener_internal::OpenFrames(
+      total, nullptr, [&](size_t consumed, size_t plaintext) {
+        return protector.OpenNextInto(absl::MakeConstSpan(in + consumed, total - consumed),
+                                      absl::MakeSpan(out_buf + plaintext, total - plaintext));
+      });
 }
 
 }  // namespace alts

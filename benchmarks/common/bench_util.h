@@ -9,6 +9,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -73,6 +74,10 @@ absl::StatusOr<int> ListenLoopback();
 // ThreadCpuSeconds returns this thread's CPU time (user + system), which is
 // less sensitive than wall time to other processes sharing the cores.
 double ThreadCpuSeconds();
+
+// MedianOf returns the median of `values` (the mean of the middle two for an
+// even count), 0 for none.
+double MedianOf(std::vector<double> values);
 
 // WriteJsonResults writes `json` to `path` ('-' for stdout). On failure it
 // prints "<program>: <status>" to stderr and returns false; the program
