@@ -547,21 +547,13 @@ class Bench {
     key_.resize(RecordKeySize(RecordProtocol::kAes128GcmRekey));
     RAND_bytes(key_.data(), key_.size());
 
-    int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-      return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
-    }
-    absl::StatusOr<std::unique_ptr<SecureConnection>> client = Wrap(pair[0], Side::kClient);
-    absl::StatusOr<std::unique_ptr<SecureConnection>> server = Wrap(pair[1], Side::kServer);
-    if (!client.ok()) return client.status();
-    if (!server.ok()) return server.status();
-    client_ = std::move(*client);
-    server_ = std::move(*server);
+    if (absl::Status s = WrapPair(key_, &client_, &server_); !s.ok()) return s;
     client_handler_.Attach(client_.get());
     server_handler_.Attach(server_.get());
     client_->Start(&client_handler_);
     server_->Start(&server_handler_);
 
+    int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
       return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
     }
@@ -583,15 +575,7 @@ class Bench {
     for (ManyPair& m : many_) {
       m.key.resize(key_.size());
       RAND_bytes(m.key.data(), m.key.size());
-      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-        return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
-      }
-      absl::StatusOr<std::unique_ptr<SecureConnection>> c = Wrap(pair[0], Side::kClient, m.key);
-      absl::StatusOr<std::unique_ptr<SecureConnection>> s = Wrap(pair[1], Side::kServer, m.key);
-      if (!c.ok()) return c.status();
-      if (!s.ok()) return s.status();
-      m.client = std::move(*c);
-      m.server = std::move(*s);
+      if (absl::Status s = WrapPair(m.key, &m.client, &m.server); !s.ok()) return s;
       m.client_handler = std::make_unique<ProbeHandler>();
       m.server_handler = std::make_unique<ProbeHandler>();
       m.client->Start(m.client_handler.get());
@@ -603,15 +587,7 @@ class Bench {
     if (policy == ReadBufferPolicy::kOnDemand) {
       releaser_ = std::make_unique<ReleaseThread>();
       handoff_handler_ = std::make_unique<HandoffHandler>(releaser_.get());
-      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-        return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
-      }
-      absl::StatusOr<std::unique_ptr<SecureConnection>> c = Wrap(pair[0], Side::kClient);
-      absl::StatusOr<std::unique_ptr<SecureConnection>> s = Wrap(pair[1], Side::kServer);
-      if (!c.ok()) return c.status();
-      if (!s.ok()) return s.status();
-      handoff_client_ = std::move(*c);
-      handoff_server_ = std::move(*s);
+      if (absl::Status s = WrapPair(key_, &handoff_client_, &handoff_server_); !s.ok()) return s;
       handoff_client_->Start(&handoff_client_handler_);
       handoff_server_->Start(handoff_handler_.get());
     }
@@ -620,6 +596,23 @@ class Bench {
 
   absl::StatusOr<std::unique_ptr<SecureConnection>> Wrap(int fd, Side side) {
     return Wrap(fd, side, key_);
+  }
+
+  // WrapPair connects a socketpair and wraps its ends as client and server
+  // with `key` (not started).
+  absl::Status WrapPair(absl::Span<const uint8_t> key, std::unique_ptr<SecureConnection>* client,
+                        std::unique_ptr<SecureConnection>* server) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+      return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
+    }
+    absl::StatusOr<std::unique_ptr<SecureConnection>> c = Wrap(pair[0], Side::kClient, key);
+    absl::StatusOr<std::unique_ptr<SecureConnection>> s = Wrap(pair[1], Side::kServer, key);
+    if (!c.ok()) return c.status();
+    if (!s.ok()) return s.status();
+    *client = std::move(*c);
+    *server = std::move(*s);
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::unique_ptr<SecureConnection>> Wrap(int fd, Side side,

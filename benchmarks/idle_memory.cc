@@ -579,8 +579,28 @@ bool ParseSlab(absl::string_view text, double* value) {
   return absl::SimpleAtod(text, value);
 }
 
-// RunIsolated runs one mode in a child process and reads its Sample back.
+// kSocketTeardownTimeout bounds the wait for a finished run's sockets to
+// be freed (other processes' sockets may keep the count up).
+constexpr absl::Duration kSocketTeardownTimeout = absl::Seconds(10);
+
+// WaitForSocketsFreed waits until the machine's TCP socket count is back to
+// `allocated` or below: the kernel frees a dead process's sockets after it
+// exits, and a baseline taken meanwhile would see them go (a negative slab
+// delta). Polls /proc/net/sockstat; gives up after kSocketTeardownTimeout.
+void WaitForSocketsFreed(std::optional<int64_t> allocated) {
+  if (!allocated) return;
+  const absl::Time deadline = absl::Now() + kSocketTeardownTimeout;
+  while (absl::Now() < deadline) {
+    std::optional<int64_t> now = TcpSocketsAllocated();
+    if (!now || *now <= *allocated) return;
+    usleep(1000);  // polling /proc: nothing to wait on
+  }
+}
+
+// RunIsolated runs one mode in a child process and reads its Sample back,
+// then waits until the kernel has freed the child's sockets.
 Sample RunIsolated(const ModeSpec& mode, int n) {
+  const std::optional<int64_t> sockets_before = TcpSocketsAllocated();
   int pipefd[2];
   Sample failed;
   if (pipe(pipefd) != 0) {
@@ -606,6 +626,7 @@ Sample RunIsolated(const ModeSpec& mode, int n) {
   close(pipefd[0]);
   int status = 0;
   waitpid(pid, &status, 0);
+  WaitForSocketsFreed(sockets_before);
   std::vector<std::string> f = absl::StrSplit(absl::StripTrailingAsciiWhitespace(out), '\t');
   Sample s;
   if (f.size() < 5 || !absl::SimpleAtod(f[0], &s.heap) ||

@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace alts::bench {
 namespace {
@@ -141,6 +142,24 @@ absl::StatusOr<SocketBuffers> TcpSocketBuffers(uint16_t port) {
   }
   close(fd);
   return absl::InternalError("sock_diag: dump did not end");
+}
+
+std::optional<int64_t> ParseSockstatTcpField(absl::string_view sockstat, absl::string_view name) {
+  for (absl::string_view line : absl::StrSplit(sockstat, '\n')) {
+    if (!absl::ConsumePrefix(&line, "TCP:")) continue;
+    std::vector<absl::string_view> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    for (size_t i = 0; i + 1 < words.size(); ++i) {
+      int64_t value;
+      if (words[i] == name && absl::SimpleAtoi(words[i + 1], &value)) return value;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> TcpSocketsAllocated() {
+  std::optional<std::string> text = ReadProcFile("/proc/net/sockstat");
+  if (!text) return std::nullopt;
+  return ParseSockstatTcpField(*text, "alloc");
 }
 
 absl::StatusOr<uint16_t> LocalPort(int fd) {

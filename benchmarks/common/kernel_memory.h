@@ -77,6 +77,15 @@ void SumSkMemInfo(absl::Span<const uint32_t> values, SocketBuffers& totals);
 // if the netlink dump fails.
 absl::StatusOr<SocketBuffers> TcpSocketBuffers(uint16_t port);
 
+// TcpSocketsAllocated returns the "alloc" field of the TCP line of
+// /proc/net/sockstat: TCP sockets that exist on the machine, closing ones
+// included. Returns nullopt if it cannot be read.
+std::optional<int64_t> TcpSocketsAllocated();
+
+// ParseSockstatTcpField returns field `name` ("alloc", "inuse", ...) of the
+// "TCP:" line of a /proc/net/sockstat text, or nullopt.
+std::optional<int64_t> ParseSockstatTcpField(absl::string_view sockstat, absl::string_view name);
+
 // LocalPort returns the local port of IPv4 socket `fd` (e.g. a listener's),
 // for TcpSocketBuffers. Returns kInternal if getsockname fails or `fd` is
 // not IPv4.

@@ -34,6 +34,18 @@ TEST(KernelMemoryTest, SumsActiveObjectsAndSlabSizesOfTheSocketCaches) {
             std::nullopt);
 }
 
+TEST(KernelMemoryTest, ParsesTheTcpLineOfSockstat) {
+  constexpr char kSockstat[] =
+      "sockets: used 14\n"
+      "TCP: inuse 1 orphan 0 tw 0 alloc 3 mem 261\n"
+      "UDP: inuse 0 mem 7\n";
+  EXPECT_EQ(ParseSockstatTcpField(kSockstat, "alloc"), 3);
+  EXPECT_EQ(ParseSockstatTcpField(kSockstat, "mem"), 261);  // not UDP's
+  EXPECT_EQ(ParseSockstatTcpField(kSockstat, "bogus"), std::nullopt);
+  EXPECT_EQ(ParseSockstatTcpField("UDP: inuse 0 mem 7\n", "mem"), std::nullopt);
+  EXPECT_TRUE(TcpSocketsAllocated().has_value());
+}
+
 TEST(KernelMemoryTest, SkMemInfoCountsQueuedReservedAndOptionMemory) {
   uint32_t values[SK_MEMINFO_VARS] = {};
   values[SK_MEMINFO_RMEM_ALLOC] = 1;
