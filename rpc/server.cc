@@ -273,6 +273,9 @@ void ServerCallImpl::PumpWrite() {
       }
       absl::StatusOr<size_t> n = conn_->session().SendData(stream_id_, piece, false);
       if (!n.ok()) break;
+      // Every DATA frame resets the ping strikes, as gRPC does: a client
+      // sends BDP pings while a long message arrives.
+      if (*n > 0) conn_->ResetPingStrikes();
       write_off_ += *n;
       if (*n < piece.size()) break;  // flow control: OnWindowAvailable resumes
       if (write_off_ == total) {
