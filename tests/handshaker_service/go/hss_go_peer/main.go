@@ -11,8 +11,9 @@
 //	    "server: <method> from <client service account> as <own service account> (<record protocol>)"
 //	hss_go_peer -mode client -handshaker HOST:PORT -target HOST:PORT
 //	    [-target_sa A,B] [-bytes N] [-expect_server_sa SA] [-expect_username SA] [-expect_fail]
-//	    runs EmptyCall, a unary call of N bytes each way, a server stream and a
-//	    full-duplex ping-pong moving N bytes each, every payload checked; prints
+//	    [-unary_bytes N]
+//	    runs EmptyCall, a unary call of -unary_bytes each way, a server stream and a
+//	    full-duplex ping-pong moving -bytes each, every payload checked; prints
 //	    "client: server <sa> local <sa> (<record protocol>, rpc <major.minor>)",
 //	    "client: server saw <username>", "PASS <bytes> bytes" or "FAIL: <error>".
 //	    -expect_fail: the first call must fail ("EXPECTED FAILURE: <error>").
@@ -50,7 +51,8 @@ var (
 	listen         = flag.String("listen", "127.0.0.1:0", "server: address to listen on")
 	target         = flag.String("target", "", "client: the server HOST:PORT")
 	targetSA       = flag.String("target_sa", "", "client: TargetServiceAccounts, comma separated")
-	totalBytes     = flag.Int("bytes", 4<<20, "client: bytes each call shape moves")
+	totalBytes     = flag.Int("bytes", 4<<20, "client: bytes each streaming call moves")
+	unaryBytes     = flag.Int("unary_bytes", 2<<20, "client: bytes of the unary request and response (gRPC's limit is 4 MiB)")
 	expectServerSA = flag.String("expect_server_sa", "", "client: the server's service account must be this")
 	expectUsername = flag.String("expect_username", "", "client: the server must see this client service account")
 	expectFail     = flag.Bool("expect_fail", false, "client: the first call must fail")
@@ -144,8 +146,9 @@ func (server) EmptyCall(ctx context.Context, _ *testpb.Empty) (*testpb.Empty, er
 
 func (server) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
 	sa := logCall(ctx, "UnaryCall")
-	if req.Payload != nil && len(req.Payload.Body) > 0 {
-		if err := checkPattern(req.Payload.Body, len(req.Payload.Body), 1); err != nil {
+	// Our own client sends a pattern; gRPC's interop clients send zeros.
+	if body := req.GetPayload().GetBody(); len(body) > 0 && body[0] != 0 {
+		if err := checkPattern(body, len(body), 1); err != nil {
 			return nil, fmt.Errorf("request: %v", err)
 		}
 	}
@@ -251,21 +254,22 @@ func runClient() {
 		fail("server service account %q, want %q", serverSA, *expectServerSA)
 	}
 
-	n := *totalBytes
+	u := *unaryBytes
 	resp, err := client.UnaryCall(ctx, &testpb.SimpleRequest{
-		ResponseSize: int32(n), Payload: &testpb.Payload{Body: pattern(n, 1)}, FillUsername: true,
+		ResponseSize: int32(u), Payload: &testpb.Payload{Body: pattern(u, 1)}, FillUsername: true,
 	})
 	if err != nil {
 		fail("UnaryCall: %v", err)
 	}
-	if err := checkZeros(resp.Payload, int32(n)); err != nil {
+	if err := checkZeros(resp.Payload, int32(u)); err != nil {
 		fail("UnaryCall: %v", err)
 	}
 	fmt.Printf("client: server saw %s\n", resp.Username)
 	if *expectUsername != "" && resp.Username != *expectUsername {
 		fail("the server saw %q, want %q", resp.Username, *expectUsername)
 	}
-	moved := 2 * n
+	moved := 2 * u
+	n := *totalBytes
 
 	var params []*testpb.ResponseParameters
 	for left := n; left > 0; left -= kChunk {
