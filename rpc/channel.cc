@@ -18,6 +18,7 @@
 #include "rpc/compression.h"
 #include "rpc/h2_transport.h"
 #include "rpc/header_list.h"
+#include "rpc/message_io.h"
 #include "rpc/message_reader.h"
 
 namespace alts::rpc {
@@ -25,15 +26,6 @@ namespace alts::rpc {
 class ClientConnection;
 
 namespace {
-
-// kMaxStagedWrite / kMaxWriteChunk: as on the server (see server.cc).
-constexpr size_t kMaxStagedWrite = 16 * 1024;
-constexpr size_t kMaxWriteChunk = 64 * 1024;
-
-std::vector<uint8_t>& StagingBuffer() {
-  thread_local std::vector<uint8_t> buf(kMessagePrefixSize + kMaxStagedWrite);
-  return buf;
-}
 
 double Jitter(double jitter) {
   thread_local std::minstd_rand rng(std::random_device{}());
@@ -92,11 +84,7 @@ class ClientCallImpl final : public ClientCall {
   // The code Finish resets an open stream with.
   http2::ErrorCode rst_code_ = http2::ErrorCode::kCancel;
 
-  uint8_t prefix_[kMessagePrefixSize] = {};
-  absl::Span<const uint8_t> write_msg_;
-  std::string compressed_;
-  size_t write_off_ = 0;
-  bool write_pending_ = false;
+  OutgoingMessage out_;
   bool write_last_ = false;
   bool writes_done_ = false;  // half-close requested
   bool end_sent_ = false;     // END_STREAM went out
@@ -277,7 +265,7 @@ void ClientCallImpl::MaybeDelete() {
 
 void ClientCallImpl::Write(absl::Span<const uint8_t> message, bool last, bool compress) {
   RunHop([this, message, last, compress] {
-    if (done_ || write_pending_ || writes_done_) {
+    if (done_ || out_.pending() || writes_done_) {
       if (!done_) {
         // One write at a time, none after the half-close: report it as done
         // with !ok so the caller's state machine goes on.
@@ -285,21 +273,7 @@ void ClientCallImpl::Write(absl::Span<const uint8_t> message, bool last, bool co
       }
       return;
     }
-    absl::Span<const uint8_t> msg = message;
-    bool compressed = false;
-    if (compress && options_.compression == "gzip") {
-      absl::StatusOr<absl::Span<const uint8_t>> z = GzipCompress(msg);
-      if (z.ok()) {
-        compressed_.assign(reinterpret_cast<const char*>(z->data()), z->size());
-        msg = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(compressed_.data()),
-                                  compressed_.size());
-        compressed = true;
-      }
-    }
-    WriteMessagePrefix(prefix_, compressed, static_cast<uint32_t>(msg.size()));
-    write_msg_ = msg;
-    write_off_ = 0;
-    write_pending_ = true;
+    out_.Start(message, compress && options_.compression == "gzip");
     write_last_ = last;
     if (last) writes_done_ = true;
     PumpWrite();
@@ -350,7 +324,7 @@ void ClientCallImpl::OpenOn(ClientConnection* conn) {
                hpack::Indexing::kWithout);
   }
   h.AddMetadata(options_.metadata);
-  const bool end = writes_done_ && !write_pending_;
+  const bool end = writes_done_ && !out_.pending();
   absl::StatusOr<uint32_t> id = conn->session().SubmitRequest(h.fields(), end, this);
   if (!id.ok()) {
     Finish(absl::Status(id.status().code() == absl::StatusCode::kInvalidArgument
@@ -369,37 +343,16 @@ void ClientCallImpl::PumpWrite() {
   if (in_write_loop_ || conn_ == nullptr || stream_id_ == 0 || done_) return;
   in_write_loop_ = true;
   while (true) {
-    while (write_pending_ && stream_id_ != 0) {
-      if (!conn_->can_send_data()) {
-        conn_->WaitWritable(this);
-        break;
-      }
-      const size_t total = kMessagePrefixSize + write_msg_.size();
-      absl::Span<const uint8_t> piece;
-      if (write_off_ < kMessagePrefixSize) {
-        std::vector<uint8_t>& stage = StagingBuffer();
-        const size_t pre = kMessagePrefixSize - write_off_;
-        memcpy(stage.data(), prefix_ + write_off_, pre);
-        const size_t body = std::min(write_msg_.size(), kMaxStagedWrite);
-        if (body > 0) memcpy(stage.data() + pre, write_msg_.data(), body);
-        piece = absl::MakeConstSpan(stage.data(), pre + body);
-      } else {
-        const size_t off = write_off_ - kMessagePrefixSize;
-        piece = write_msg_.subspan(off, std::min(kMaxWriteChunk, write_msg_.size() - off));
-      }
-      const bool finishing = write_last_ && write_off_ + piece.size() == total;
-      absl::StatusOr<size_t> n = conn_->session().SendData(stream_id_, piece, finishing);
-      if (!n.ok()) break;
-      write_off_ += *n;
-      if (*n < piece.size()) break;  // flow control: OnWindowAvailable resumes
-      if (write_off_ == total) {
-        if (finishing) end_sent_ = true;
-        write_pending_ = false;
-        write_msg_ = {};
+    if (out_.pending() && stream_id_ != 0) {
+      const OutgoingMessage::Progress p = out_.Send(*conn_, stream_id_, write_last_);
+      if (p == OutgoingMessage::Progress::kDone) {
+        if (write_last_) end_sent_ = true;
         write_done_owed_ = true;
+      } else if (p == OutgoingMessage::Progress::kTransportBlocked) {
+        conn_->WaitWritable(this);
       }
     }
-    if (!write_pending_ && writes_done_ && !end_sent_ && stream_id_ != 0) {
+    if (!out_.pending() && writes_done_ && !end_sent_ && stream_id_ != 0) {
       end_sent_ = true;
       (void)conn_->session().SendData(stream_id_, {}, true);
     }
@@ -407,7 +360,7 @@ void ClientCallImpl::PumpWrite() {
       write_done_owed_ = false;
       any_write_done_ = true;
       handler_->OnWriteDone(true);
-      if (write_pending_ || write_done_owed_ || (writes_done_ && !end_sent_)) continue;
+      if (out_.pending() || write_done_owed_ || (writes_done_ && !end_sent_)) continue;
     }
     break;
   }
@@ -487,22 +440,9 @@ void ClientCallImpl::OnResponseData(absl::Span<const uint8_t> bytes, bool end_st
   if (done_) return;
   const uint32_t id = stream_id_;
   const size_t max = channel_->options().max_receive_message_size;
-  absl::Status s = reader_.Feed(
-      bytes, max, channel_->options().resources->storage,
-      [&](absl::Span<const uint8_t> msg, bool compressed) -> absl::Status {
-        if (done_) return absl::CancelledError("call over");
-        if (compressed) {
-          if (!response_gzip_) {
-            return absl::InternalError("compressed response message without grpc-encoding");
-          }
-          absl::StatusOr<absl::Span<const uint8_t>> raw = GzipDecompress(msg, max);
-          if (!raw.ok()) return raw.status();
-          handler_->OnMessage(*raw);
-        } else {
-          handler_->OnMessage(msg);
-        }
-        return absl::OkStatus();
-      });
+  absl::Status s = DeliverMessages(
+      reader_, bytes, max, channel_->options().resources->storage, response_gzip_,
+      [&] { return done_; }, [&](absl::Span<const uint8_t> msg) { handler_->OnMessage(msg); });
   if (conn_ != nullptr && id != 0 && stream_id_ == id) {
     if (reads_paused_) {
       unconsumed_ += bytes.size();
@@ -526,7 +466,7 @@ void ClientCallImpl::OnStreamGone(http2::ErrorCode code, http2::CloseCause cause
     // Never processed by the server: safe to send again on a new connection.
     conn->DetachCall(this);
     reader_.Reset();
-    write_off_ = 0;
+    out_.Rewind();
     end_sent_ = false;
     channel_->calls_retried_.fetch_add(1, std::memory_order_relaxed);
     channel_->Retry(this);
@@ -554,8 +494,8 @@ void ClientCallImpl::Finish(absl::Status status) {
   if (done_) return;
   done_ = true;
   status_ = std::move(status);
-  if (write_pending_) {
-    write_pending_ = false;
+  if (out_.pending()) {
+    out_.Clear();
     handler_->OnWriteDone(false);
   }
   if (conn_ != nullptr) {

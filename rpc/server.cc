@@ -16,29 +16,19 @@
 #include "rpc/compression.h"
 #include "rpc/h2_transport.h"
 #include "rpc/header_list.h"
+#include "rpc/message_io.h"
 #include "rpc/message_reader.h"
 
 namespace alts::rpc {
 
 class ServerCallImpl;
 
-// kMaxStagedWrite: bytes of a message copied next to its 5-byte prefix so
-// that a small message goes out as one DATA frame; larger messages are sent
-// from the caller's buffer after that.
-constexpr size_t kMaxStagedWrite = 16 * 1024;
-// kMaxWriteChunk: a call sends at most this much per turn, so that calls on
-// one connection interleave and output stays near the transport's mark.
-constexpr size_t kMaxWriteChunk = 64 * 1024;
 // kNoCallsPingInterval: with no call active and pings not permitted without
 // calls, clients must not ping more often than this (gRPC's rule).
 constexpr absl::Duration kNoCallsPingInterval = absl::Hours(2);
 
 namespace {
 
-std::vector<uint8_t>& StagingBuffer() {
-  thread_local std::vector<uint8_t> buf(kMessagePrefixSize + kMaxStagedWrite);
-  return buf;
-}
 
 bool IsGrpcContentType(absl::string_view v) {
   return v == kGrpcContentType ||
@@ -160,12 +150,8 @@ class ServerCallImpl final : public ServerCall {
   bool response_gzip_ = false;
 
   // Write in flight: the prefix and the message (the caller's buffer, or
-  // compressed_ when compressed), and how much of prefix + message is sent.
-  uint8_t prefix_[kMessagePrefixSize] = {};
-  absl::Span<const uint8_t> write_msg_;
-  std::string compressed_;
-  size_t write_off_ = 0;
-  bool write_pending_ = false;
+  // a compressed copy), and how much of it went out.
+  OutgoingMessage out_;
   bool in_write_loop_ = false;
   bool write_done_owed_ = false;
   bool waiting_transport_ = false;
@@ -227,22 +213,9 @@ void ServerCallImpl::SendHeadersIfNeeded() {
 absl::Status ServerCallImpl::Write(absl::Span<const uint8_t> message, WriteOptions options) {
   if (done_ || cancelled_ || stream_id_ == 0) return absl::CancelledError("the call has ended");
   if (finished_) return absl::FailedPreconditionError("Write after Finish");
-  if (write_pending_) return absl::FailedPreconditionError("a write is already in flight");
+  if (out_.pending()) return absl::FailedPreconditionError("a write is already in flight");
   H2Transport::DispatchScope scope(conn_);
-  bool compressed = false;
-  if (options.compress && response_gzip_) {
-    absl::StatusOr<absl::Span<const uint8_t>> z = GzipCompress(message);
-    if (z.ok()) {
-      compressed_.assign(reinterpret_cast<const char*>(z->data()), z->size());
-      message = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(compressed_.data()),
-                                    compressed_.size());
-      compressed = true;
-    }
-  }
-  WriteMessagePrefix(prefix_, compressed, static_cast<uint32_t>(message.size()));
-  write_msg_ = message;
-  write_off_ = 0;
-  write_pending_ = true;
+  out_.Start(message, options.compress && response_gzip_);
   SendHeadersIfNeeded();
   PumpWrite();
   return absl::OkStatus();
@@ -252,37 +225,16 @@ void ServerCallImpl::PumpWrite() {
   if (in_write_loop_) return;  // OnWriteDone called Write: the loop below goes on
   in_write_loop_ = true;
   while (true) {
-    while (write_pending_ && stream_id_ != 0) {
-      if (!conn_->can_send_data()) {
-        conn_->WaitWritable(this);
-        break;
-      }
-      const size_t total = kMessagePrefixSize + write_msg_.size();
-      absl::Span<const uint8_t> piece;
-      if (write_off_ < kMessagePrefixSize) {
-        // The prefix travels with the start of the message.
-        std::vector<uint8_t>& stage = StagingBuffer();
-        const size_t pre = kMessagePrefixSize - write_off_;
-        memcpy(stage.data(), prefix_ + write_off_, pre);
-        const size_t body = std::min(write_msg_.size(), kMaxStagedWrite);
-        if (body > 0) memcpy(stage.data() + pre, write_msg_.data(), body);
-        piece = absl::MakeConstSpan(stage.data(), pre + body);
-      } else {
-        const size_t off = write_off_ - kMessagePrefixSize;
-        piece = write_msg_.subspan(off, std::min(kMaxWriteChunk, write_msg_.size() - off));
-      }
-      absl::StatusOr<size_t> n = conn_->session().SendData(stream_id_, piece, false);
-      if (!n.ok()) break;
+    if (out_.pending() && stream_id_ != 0) {
+      bool sent = false;
+      const OutgoingMessage::Progress p = out_.Send(*conn_, stream_id_, false, &sent);
       // Every DATA frame resets the ping strikes, as gRPC does: a client
       // sends BDP pings while a long message arrives.
-      if (*n > 0) conn_->ResetPingStrikes();
-      write_off_ += *n;
-      if (*n < piece.size()) break;  // flow control: OnWindowAvailable resumes
-      if (write_off_ == total) {
-        write_pending_ = false;
-        write_msg_ = {};
+      if (sent) conn_->ResetPingStrikes();
+      if (p == OutgoingMessage::Progress::kDone) {
         write_done_owed_ = true;
-        conn_->ResetPingStrikes();
+      } else if (p == OutgoingMessage::Progress::kTransportBlocked) {
+        conn_->WaitWritable(this);
       }
     }
     if (write_done_owed_) {
@@ -294,7 +246,7 @@ void ServerCallImpl::PumpWrite() {
       } else {
         handler_->OnWriteDone(true);  // may Write again: the loop picks it up
       }
-      if (write_pending_ || write_done_owed_) continue;
+      if (out_.pending() || write_done_owed_) continue;
     }
     break;
   }
@@ -308,7 +260,7 @@ void ServerCallImpl::Finish(absl::Status status, Metadata trailers) {
   finish_trailers_ = std::move(trailers);
   if (stream_id_ == 0) return;
   H2Transport::DispatchScope scope(conn_);
-  if (write_pending_) {
+  if (out_.pending()) {
     finish_queued_ = true;
     return;
   }
@@ -344,7 +296,7 @@ void ServerCallImpl::FailCall(const absl::Status& status) {
   if (!finished_) {
     finished_ = true;
     finish_status_ = status;
-    write_pending_ = false;
+    out_.Clear();
     finish_queued_ = false;
     SendTrailers();
   }
@@ -379,22 +331,9 @@ void ServerCallImpl::OnRequestData(absl::Span<const uint8_t> bytes, bool end_str
   const uint32_t id = stream_id_;
   const size_t max = conn_->server()->options().max_receive_message_size;
   StoragePool* storage = conn_->server()->options().resources->storage;
-  absl::Status s = reader_.Feed(
-      bytes, max, storage, [&](absl::Span<const uint8_t> msg, bool compressed) -> absl::Status {
-        if (done_ || finished_) return absl::CancelledError("call over");
-        if (compressed) {
-          if (!request_gzip_) {
-            return absl::InternalError(
-                "compressed message without grpc-encoding (or with identity)");
-          }
-          absl::StatusOr<absl::Span<const uint8_t>> raw = GzipDecompress(msg, max);
-          if (!raw.ok()) return raw.status();
-          handler_->OnMessage(*raw);
-        } else {
-          handler_->OnMessage(msg);
-        }
-        return absl::OkStatus();
-      });
+  absl::Status s = DeliverMessages(
+      reader_, bytes, max, storage, request_gzip_, [&] { return done_ || finished_; },
+      [&](absl::Span<const uint8_t> msg) { handler_->OnMessage(msg); });
   if (stream_id_ != 0 && id != 0) {
     if (reads_paused_) {
       unconsumed_ += bytes.size();
@@ -427,8 +366,8 @@ void ServerCallImpl::OnStreamGone(http2::CloseCause cause) {
   if (!finished_) {
     // Reset by the client, lost with the connection, or shut down.
     cancelled_ = true;
-    if (write_pending_) {
-      write_pending_ = false;
+    if (out_.pending()) {
+      out_.Clear();
       handler_->OnWriteDone(false);
     }
     handler_->OnCancel();
@@ -442,7 +381,7 @@ void ServerCallImpl::CheckDeadline(absl::Time now) {
     cancelled_ = true;
     finished_ = true;
     finish_status_ = absl::DeadlineExceededError("Deadline Exceeded");
-    write_pending_ = false;
+    out_.Clear();
     finish_queued_ = false;
     SendTrailers();
     if (stream_id_ != 0) conn_->session().ResetStream(stream_id_, http2::ErrorCode::kCancel);
