@@ -194,6 +194,12 @@ class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
   bool shut_down() const { return shutdown_; }
   size_t HeapBytesOnReactor() const;
   size_t LeasedOnReactor() const;
+  // has_connections returns true while a connection has not ended.
+  bool has_connections() const { return current_ != nullptr || draining_ != nullptr; }
+  // on_ended_ runs once the last connection has ended after Shutdown:
+  // Channel::Shutdown waits for it, so that no connection (each holding the
+  // channel) is left for a reactor group that stops next.
+  absl::AnyInvocable<void()> on_ended_;
 
   std::atomic<uint64_t> connects_attempted_{0}, connects_succeeded_{0}, calls_started_{0},
       calls_retried_{0}, keepalive_pings_{0};
@@ -906,6 +912,7 @@ void ChannelImpl::ConnectionEnded(ClientConnection* c, const absl::Status& statu
       break;
     }
   }
+  if (shutdown_ && !has_connections() && on_ended_) std::exchange(on_ended_, nullptr)();
 }
 
 void ChannelImpl::GoawayReceived(ClientConnection* c, http2::ErrorCode code,
@@ -1029,9 +1036,17 @@ void Channel::Shutdown() {
   bool done = false;
   if (!impl->reactor().Post([&, impl] {
         impl->Shutdown();
-        std::lock_guard<std::mutex> lock(mu);
-        done = true;
-        cv.notify_all();
+        auto signal = [&] {
+          std::lock_guard<std::mutex> lock(mu);
+          done = true;
+          cv.notify_all();
+        };
+        // Aborted connections end on the reactor's next turn: wait for them.
+        if (impl->has_connections()) {
+          impl->on_ended_ = std::move(signal);
+        } else {
+          signal();
+        }
       })) {
     return;  // the reactor is gone: nothing runs there any more
   }

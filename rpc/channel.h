@@ -161,8 +161,9 @@ class Channel {
   // Connect starts dialing now (calls do it lazily).
   void Connect();
   ConnectivityState state() const;
-  // Shutdown closes the connection and fails calls in flight. Idempotent;
-  // call from outside the group's threads.
+  // Shutdown closes the connection and fails calls in flight, and returns
+  // once the connections have ended (the group may stop right after).
+  // Idempotent; call from outside the group's threads.
   void Shutdown();
 
   Reactor& reactor() const;
