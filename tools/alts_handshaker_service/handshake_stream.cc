@@ -130,6 +130,22 @@ absl::StatusOr<std::shared_ptr<const HandshakerConfig>> ServiceIdentities::ForSe
   return Match(wanted);
 }
 
+std::optional<Side> RequestSide(absl::Span<const uint8_t> message) {
+  grpc::gcp::HandshakerReq req;
+  if (message.size() > kMaxHandshakerRequestSize ||
+      !req.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+    return std::nullopt;
+  }
+  switch (req.req_oneof_case()) {
+    case grpc::gcp::HandshakerReq::kClientStart:
+      return Side::kClient;
+    case grpc::gcp::HandshakerReq::kServerStart:
+      return Side::kServer;
+    default:
+      return std::nullopt;
+  }
+}
+
 HandshakeStream::HandshakeStream(std::shared_ptr<const ServiceIdentities> identities)
     : identities_(std::move(identities)) {}
 

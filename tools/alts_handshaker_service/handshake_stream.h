@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,11 @@ class ServiceIdentities {
   std::vector<std::shared_ptr<const HandshakerConfig>> configs_;
   absl::Duration handshake_timeout_;
 };
+
+// RequestSide returns the role a first request starts a handshake for
+// (client_start: kClient, server_start: kServer), or nullopt for a request
+// that cannot start one (it fails at once, without a handshake slot).
+std::optional<Side> RequestSide(absl::Span<const uint8_t> message);
 
 // StreamAction is what the transport does after one stream event, in this
 // order: write `response` (if `write`), then end the RPC with `status` (if

@@ -74,10 +74,17 @@ class DoHandshakeCall final : public rpc::ServerCallHandler {
           "a second request arrived before the first was answered")));
       return;
     }
+    const std::optional<Side> side = RequestSide(message);
+    if (!side.has_value()) {
+      // Cannot start a handshake: refused at once, no slot needed.
+      Apply(stream_.OnRequest(message));
+      return;
+    }
+    limiter_ = *side == Side::kClient ? &service_->client_limiter_ : &service_->server_limiter_;
     held_request_.assign(reinterpret_cast<const char*>(message.data()), message.size());
     waiter_ = std::make_shared<SlotWaiter>(call_->reactor(), this);
     waiter_->self_ = waiter_;
-    absl::StatusOr<HandshakeLimiter::Slot> slot = service_->limiter_.AcquireOrQueue(waiter_.get());
+    absl::StatusOr<HandshakeLimiter::Slot> slot = limiter_->AcquireOrQueue(waiter_.get());
     if (!slot.ok() || slot->held()) {
       waiter_->self_.reset();
       waiter_->call_ = nullptr;
@@ -87,7 +94,7 @@ class DoHandshakeCall final : public rpc::ServerCallHandler {
       std::string().swap(held_request_);
       Apply(stream_.Refuse(absl::ResourceExhaustedError(
           absl::StrCat("the handshaker service is at its limit of ",
-                       service_->limiter_.max_concurrent(), " running and ",
+                       limiter_->max_concurrent(), " running and ",
                        service_->options_.max_queued, " queued handshakes"))));
       return;
     }
@@ -164,7 +171,7 @@ class DoHandshakeCall final : public rpc::ServerCallHandler {
 
   void OnDeadline() {
     const bool waiting = waiter_ != nullptr;
-    if (waiting && service_->limiter_.Cancel(waiter_.get())) {
+    if (waiting && limiter_->Cancel(waiter_.get())) {
       waiter_->self_.reset();
     }
     Apply(stream_.OnDeadline(waiting));
@@ -226,7 +233,7 @@ class DoHandshakeCall final : public rpc::ServerCallHandler {
     if (waiter_ != nullptr) {
       // If Cancel fails the grant is under way: its task finds call_ unset
       // and drops the slot.
-      if (service_->limiter_.Cancel(waiter_.get())) waiter_->self_.reset();
+      if (limiter_->Cancel(waiter_.get())) waiter_->self_.reset();
       waiter_->call_ = nullptr;
       waiter_.reset();
     }
@@ -253,6 +260,7 @@ class DoHandshakeCall final : public rpc::ServerCallHandler {
   HandshakeStream stream_;
   const absl::Time opened_;
   std::unique_ptr<ReactorEvent> timer_;
+  HandshakeLimiter* limiter_ = nullptr;  // this role's, once the first request is in
   HandshakeLimiter::Slot slot_;
   std::shared_ptr<SlotWaiter> waiter_;  // set while queued for a slot
   std::string held_request_;            // the first request, while queued
@@ -286,7 +294,8 @@ HandshakerService::HandshakerService(std::shared_ptr<const ServiceIdentities> id
                                      HandshakerServiceOptions options)
     : identities_(std::move(identities)),
       options_(std::move(options)),
-      limiter_(options_.max_concurrent, options_.max_queued) {}
+      client_limiter_(options_.max_concurrent, options_.max_queued),
+      server_limiter_(options_.max_concurrent, options_.max_queued) {}
 
 HandshakerService::~HandshakerService() = default;
 
@@ -325,8 +334,8 @@ ServiceStats HandshakerService::stats() const {
   s.abandoned = abandoned_.load(std::memory_order_relaxed);
   const uint64_t ended = s.completed + s.failed + s.abandoned;
   s.open = s.streams > ended ? s.streams - ended : 0;
-  s.running = limiter_.in_use();
-  s.queued = limiter_.queued();
+  s.running = client_limiter_.in_use() + server_limiter_.in_use();
+  s.queued = client_limiter_.queued() + server_limiter_.queued();
   return s;
 }
 

@@ -45,11 +45,11 @@ struct StreamReport {
 
 // HandshakerServiceOptions configure a HandshakerService.
 struct HandshakerServiceOptions {
-  // Handshakes that run at once (the rest wait, first come first served);
-  // gRPC's default, also read from GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES by
-  // the tool.
+  // Handshakes of each role (client side, server side) that run at once;
+  // the rest wait, first come first served. gRPC's default; the tool also
+  // reads GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES.
   size_t max_concurrent = kDefaultMaxConcurrentHandshakes;
-  // Streams that may wait for a slot; beyond this a start request gets
+  // Streams of each role that may wait for a slot; beyond this a start request gets
   // kResourceExhausted.
   size_t max_queued = kDefaultMaxQueuedHandshakes;
   // on_stream_end, if set, runs on the stream's reactor thread when a
@@ -101,7 +101,12 @@ class HandshakerService {
 
   const std::shared_ptr<const ServiceIdentities> identities_;
   const HandshakerServiceOptions options_;
-  HandshakeLimiter limiter_;
+  // Client-side and server-side handshakes wait for slots apart: a client
+  // handshake waits for its server's, and with one queue a service serving
+  // both ends of its own connections could fill every slot with clients
+  // whose servers wait behind them.
+  HandshakeLimiter client_limiter_;
+  HandshakeLimiter server_limiter_;
   std::atomic<uint64_t> streams_{0}, completed_{0}, failed_{0}, abandoned_{0};
 };
 
