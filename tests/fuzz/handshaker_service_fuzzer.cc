@@ -23,6 +23,8 @@
 //                first request waits, cancel
 // The fuzz build has no tools/ targets, so the stream logic is compiled in
 // here.
+#include <openssl/curve25519.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
