@@ -46,6 +46,18 @@ std::shared_ptr<const ServiceIdentities> ServicePki::Identities(
   return identities.ok() ? *identities : nullptr;
 }
 
+namespace {
+
+// SetGrpcVersions sets gRPC's RPC versions, 2.1 to 2.1.
+void SetGrpcVersions(grpc::gcp::RpcProtocolVersions* versions) {
+  versions->mutable_max_rpc_version()->set_major(2);
+  versions->mutable_max_rpc_version()->set_minor(1);
+  versions->mutable_min_rpc_version()->set_major(2);
+  versions->mutable_min_rpc_version()->set_minor(1);
+}
+
+}  // namespace
+
 grpc::gcp::HandshakerReq ClientStart(const std::vector<std::string>& targets,
                                      const std::string& local) {
   grpc::gcp::HandshakerReq req;
@@ -56,11 +68,7 @@ grpc::gcp::HandshakerReq ClientStart(const std::vector<std::string>& targets,
   for (const std::string& t : targets) start->add_target_identities()->set_service_account(t);
   if (!local.empty()) start->mutable_local_identity()->set_service_account(local);
   start->set_target_name("127.0.0.1:443");
-  auto* versions = start->mutable_rpc_versions();
-  versions->mutable_max_rpc_version()->set_major(2);
-  versions->mutable_max_rpc_version()->set_minor(1);
-  versions->mutable_min_rpc_version()->set_major(2);
-  versions->mutable_min_rpc_version()->set_minor(1);
+  SetGrpcVersions(start->mutable_rpc_versions());
   return req;
 }
 
@@ -74,11 +82,7 @@ grpc::gcp::HandshakerReq ServerStart(const std::string& in_bytes,
   params.add_record_protocols("ALTSRP_GCM_AES128_REKEY");
   for (const std::string& l : locals) params.add_local_identities()->set_service_account(l);
   start->set_in_bytes(in_bytes);
-  auto* versions = start->mutable_rpc_versions();
-  versions->mutable_max_rpc_version()->set_major(2);
-  versions->mutable_max_rpc_version()->set_minor(1);
-  versions->mutable_min_rpc_version()->set_major(2);
-  versions->mutable_min_rpc_version()->set_minor(1);
+  SetGrpcVersions(start->mutable_rpc_versions());
   return req;
 }
 
