@@ -1,4 +1,3 @@
-// alts-test-labels: threads
 // gRPC interop against grpc-go 1.33 (Debian's golang-google-grpc-dev), over
 // plaintext h2c on loopback, both ways: tools/interop_client against the
 // grpc-go TestService server and the grpc-go interop client against

@@ -1,12 +1,8 @@
-// alts-test-labels: threads
 // tools/interop_client against tools/interop_server as separate processes
 // over loopback: every gRPC interop case over plaintext h2c and over ALTS
 // (credentials made by alts_keygen in a temporary directory), fill_username,
 // and the refusals (wrong ALTS target, ALTS against plaintext, TLS, unknown
 // cases and flags).
-//
-// The label is for the tools: in the ThreadSanitizer build the server and
-// client it runs (reactor threads) are instrumented too.
 
 #include <string>
 #include <vector>
