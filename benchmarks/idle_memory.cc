@@ -43,6 +43,10 @@
 //   tls13_boringssl_tuned  the same, tuned as a careful BoringSSL user would
 //                          (tls_tuned.h: CRYPTO_BUFFERs, shared certificate
 //                          pool, shed handshake config, client-cert SHA-256)
+//   rpc_on_demand          the whole stack: an rpc::Channel and an rpc::Server
+//                          connection per pair over ALTS, after one unary call
+//                          (transport, HTTP/2 session, HPACK tables, channel
+//                          and server state, peer identity)
 //
 // Every figure is the median of --repeats runs, the modes alternating
 // (A B C D A B C D ...). --sweep runs several N; --plot draws every figure
@@ -99,9 +103,13 @@
 #include "conn/socket_util.h"
 #include "conn/storage_pool.h"
 #include "handshaker/peer_identity.h"
+#include "rpc/blocking.h"
+#include "rpc/channel.h"
+#include "rpc/server.h"
 
 ABSL_FLAG(int, conns, 2000, "connection pairs (each pair is two idle endpoints)");
-ABSL_FLAG(std::string, modes, "on_demand,pinned,tls13_boringssl,tls13_boringssl_tuned",
+ABSL_FLAG(std::string, modes,
+          "on_demand,pinned,tls13_boringssl,tls13_boringssl_tuned,rpc_on_demand",
           "modes to measure, in this order");
 ABSL_FLAG(int, repeats, 3, "runs per mode and N, alternating modes; figures are medians");
 ABSL_FLAG(std::string, sweep, "",
@@ -132,6 +140,9 @@ constexpr int kDefaultSweep[] = {1000, 5000, 9900};
 // kOnDemandHeapGoal: the published goal for an on-demand ALTS endpoint
 // with its peer identity kept (tests/bench_smoke checks it).
 constexpr double kOnDemandHeapGoal = 1024;
+// kRpcHeapGoal: the published goal for a whole idle gRPC endpoint (channel
+// or server connection: transport, HTTP/2 session, HPACK tables, call state).
+constexpr double kRpcHeapGoal = 2048;
 // kTlsStallTimeout: a TLS handshake or message that makes no progress on its
 // sockets for this long has failed; a stuck peer must not hang the run.
 constexpr absl::Duration kTlsStallTimeout = absl::Seconds(10);
@@ -543,6 +554,130 @@ Sample RunTlsTuned(int n) {
 }
 
 // --------------------------------------------------------------------------
+// The RPC stack over ALTS.
+
+// kRpcMethod is the one method the RPC mode calls.
+constexpr char kRpcMethod[] = "/idle.Idle/Ping";
+
+// RpcPong answers every call with its request.
+class RpcPong final : public rpc::ServerCallHandler {
+ public:
+  explicit RpcPong(rpc::ServerCall* call) : call_(call) {}
+  void OnMessage(absl::Span<const uint8_t> m) override { got_ = m.size(); }
+  void OnHalfClose() override { (void)call_->Write(Bytes(kPong)); }
+  void OnWriteDone(bool) override { call_->Finish(absl::OkStatus()); }
+
+ private:
+  rpc::ServerCall* call_;
+  size_t got_ = 0;
+};
+
+Sample RunRpc(int n) {
+  Sample sample;
+  ReactorGroupOptions go;
+  go.threads = 1;
+  auto group = ReactorGroup::Create(std::move(go));
+  auto read_pool = BufferPool::Create({});
+  auto write_pool = BufferPool::Create({});
+  auto storage = StoragePool::Create();
+  absl::StatusOr<BenchPki> pki = BenchPki::Create();
+  if (!group.ok() || !read_pool.ok() || !write_pool.ok() || !storage.ok() || !pki.ok()) {
+    sample.error = "RPC setup failed";
+    return sample;
+  }
+  absl::StatusOr<std::shared_ptr<HandshakerConfig>> sc = pki->Config("server@idle-memory");
+  absl::StatusOr<std::shared_ptr<HandshakerConfig>> cc = pki->Config("client@idle-memory");
+  if (!sc.ok() || !cc.ok()) {
+    sample.error = "credential setup failed";
+    return sample;
+  }
+  ConnectionResources resources;
+  resources.read_pool = read_pool->get();
+  resources.write_pool = write_pool->get();
+  resources.storage = storage->get();
+  rpc::ServerOptions so;
+  so.group = group->get();
+  so.resources = &resources;
+  so.alts = *sc;
+  auto server = rpc::Server::Create(std::move(so));
+  if (!server.ok() || !(*server)->RegisterMethod(kRpcMethod, [](rpc::ServerCall* c) {
+                                    return std::make_unique<RpcPong>(c);
+                                  }).ok()) {
+    sample.error = "RPC server setup failed";
+    return sample;
+  }
+  absl::StatusOr<std::string> address = (*server)->AddListener("127.0.0.1:0");
+  absl::StatusOr<SocketAddress> parsed =
+      address.ok() ? ParseSocketAddress(*address) : absl::StatusOr<SocketAddress>(address.status());
+  if (!parsed.ok()) {
+    sample.error = std::string(parsed.status().message());
+    return sample;
+  }
+  const uint16_t port =
+      ntohs(reinterpret_cast<const sockaddr_in*>(&parsed->storage)->sin_port);
+  auto options = std::make_shared<rpc::ChannelOptions>();
+  options->group = group->get();
+  options->resources = &resources;
+  options->alts = *cc;
+  options->alts_params.target_identities = {{"server@idle-memory", {}}};
+  std::vector<std::unique_ptr<rpc::Channel>> channels;
+  channels.reserve(static_cast<size_t>(n));
+  auto call = [&](rpc::Channel& ch) {
+    absl::StatusOr<std::string> r = rpc::BlockingUnaryCall(ch, kRpcMethod, Bytes(kPing));
+    return r.ok() ? absl::OkStatus() : r.status();
+  };
+  // Shared caches, not per-connection state, are trimmed on the reactor
+  // thread (its own buffer caches) and here before each snapshot.
+  auto settle = [&](absl::Duration idle) {
+    absl::SleepFor(idle);  // the loop runs on its own thread: let it go quiet
+    (void)(*group)->RunOnAllAndWait([&](Reactor&) {
+      (*read_pool)->Trim();
+      (*write_pool)->Trim();
+      (*storage)->Trim();
+    });
+    (*read_pool)->Trim();
+    (*write_pool)->Trim();
+    (*storage)->Trim();
+  };
+  {
+    auto warm = rpc::Channel::Create(*address, std::shared_ptr<const rpc::ChannelOptions>(options));
+    if (!warm.ok() || !call(**warm).ok()) {
+      sample.error = "RPC warm-up call failed";
+      return sample;
+    }
+  }
+  settle(absl::Milliseconds(50));
+  const Snapshot before = TakeSnapshot();
+  ProgressLine progress("set up", "RPC connection pairs", static_cast<uint64_t>(n));
+  for (int i = 0; i < n && sample.error.empty(); ++i) {
+    auto ch = rpc::Channel::Create(*address, std::shared_ptr<const rpc::ChannelOptions>(options));
+    if (!ch.ok()) {
+      sample.error = std::string(ch.status().message());
+      break;
+    }
+    channels.push_back(std::move(*ch));
+    if (absl::Status s = call(*channels.back()); !s.ok()) {
+      sample.error = absl::StrCat("call ", i, ": ", s.message());
+    }
+    progress.Update(static_cast<uint64_t>(i + 1));
+  }
+  progress.Finish();
+  if (sample.error.empty()) {
+    settle(IdleFor());
+    size_t leased = 0;
+    for (auto& ch : channels) leased += ch->ConnectionLeasedBuffers();
+    sample.pool_buffers =
+        static_cast<double>((*read_pool)->stats().outstanding) / (2.0 * static_cast<double>(n));
+    if (leased != 0) sample.error = absl::StrCat(leased, " pool buffers held by idle channels");
+    Measure(before, TakeSnapshot(), port, 2 * static_cast<size_t>(n), sample);
+  }
+  channels.clear();
+  (*server)->Shutdown();
+  (*group)->Shutdown();
+  return sample;
+}
+
+// --------------------------------------------------------------------------
 // Modes. To add one, write a Sample (*)(int pairs) that sets up the pairs,
 // keeps them idle and fills the Sample through TakeSnapshot and Measure,
 // then list it here: the table, the JSON and the plot pick it up.
@@ -561,6 +696,9 @@ constexpr ModeSpec kModes[] = {
     {"tls13_boringssl_tuned",
      "BoringSSL TLS 1.3 mutual, tuned (CRYPTO_BUFFERs, shed config, client-cert SHA-256 only)",
      RunTlsTuned},
+    {"rpc_on_demand",
+     "gRPC channel + server connection over ALTS (HTTP/2, HPACK, call state), after one call",
+     RunRpc},
 };
 
 const ModeSpec* FindMode(absl::string_view name) {
@@ -858,6 +996,12 @@ int Main(int argc, char** argv) {
       printf("goal: on_demand heap <= %.0f B per endpoint with the peer identity kept, at %d "
              "pairs: %s (%.0f B)\n",
              kOnDemandHeapGoal, r.conns, r.median.heap <= kOnDemandHeapGoal ? "met" : "NOT met",
+             r.median.heap);
+    }
+    if (r.mode->run == RunRpc && r.errors == 0) {
+      printf("goal: rpc_on_demand heap <= %.0f B per endpoint (gRPC over ALTS, idle after a "
+             "call), at %d pairs: %s (%.0f B)\n",
+             kRpcHeapGoal, r.conns, r.median.heap <= kRpcHeapGoal ? "met" : "NOT met",
              r.median.heap);
     }
   }

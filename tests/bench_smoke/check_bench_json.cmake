@@ -103,7 +103,8 @@ elseif(KIND STREQUAL "idle_memory")
   # plus the SVG. The published claims: an idle on-demand endpoint holds no
   # pool buffer and at most 1 KiB of heap with its peer identity kept, less
   # than tuned TLS, which holds less than untuned TLS; a pinned one holds
-  # exactly one buffer.
+  # exactly one buffer; a whole idle gRPC endpoint over ALTS holds no pool
+  # buffer and at most 2 KiB of heap.
   set(_svg "${JSON}.svg")
   # 50 ms of idling: the socket buffer figure (not checked here) needs more.
   set(_args --sweep=16,32 --repeats=3 --idle_ms=50 "--plot=${_svg}")
@@ -117,10 +118,12 @@ elseif(KIND STREQUAL "idle_memory")
   set(_nullable_fields kernel_bytes_per_endpoint kernel_slab_bytes_per_endpoint)
   set(_expected_rows)
   foreach(_n 16 32)
-    foreach(_mode on_demand pinned tls13_boringssl tls13_boringssl_tuned)
+    foreach(_mode on_demand pinned tls13_boringssl tls13_boringssl_tuned rpc_on_demand)
       list(APPEND _expected_rows "${_mode}/${_n}")
     endforeach()
     list(APPEND _row_checks
+         "rpc_on_demand/${_n}:pool_buffers_outstanding:EQUAL:0"
+         "rpc_on_demand/${_n}:heap_bytes_per_endpoint:LESS_EQUAL:2048"
          "on_demand/${_n}:pool_buffers_outstanding:EQUAL:0"
          "on_demand/${_n}:heap_bytes_per_endpoint:LESS_EQUAL:1024"
          "on_demand/${_n}:heap_bytes_per_endpoint:LESS:tls13_boringssl_tuned/${_n}.heap_bytes_per_endpoint"
@@ -131,7 +134,7 @@ elseif(KIND STREQUAL "idle_memory")
   set(_int_checks "repeats:EQUAL:3" "kernel_sockbuf_bytes_per_endpoint:GREATER_EQUAL:0"
                   "kernel_bytes_per_endpoint:GREATER_EQUAL:0" "rss_bytes_per_endpoint:GREATER_EQUAL:0")
   set(_positive_fields heap_bytes_per_endpoint)
-  set(_svg_words on_demand pinned tls13_boringssl tls13_boringssl_tuned heap RSS kernel
+  set(_svg_words on_demand pinned tls13_boringssl tls13_boringssl_tuned rpc_on_demand heap RSS kernel
                  "idle endpoints" "bytes per endpoint")
 elseif(KIND STREQUAL "idle_memory_kernel")
   # The kernel's share, published beside the heap: 1000 on-demand pairs
