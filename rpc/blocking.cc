@@ -29,7 +29,9 @@ void BlockingCall::Handler::OnWriteDone(bool ok) {
 
 void BlockingCall::Handler::OnDone(const absl::Status& s, const Metadata& t) {
   std::lock_guard<std::mutex> lock(mu);
-  status = s;
+  // A copy that shares nothing with the call's own status, which the reactor
+  // thread frees with the call while the user thread reads this one.
+  status = s.ok() ? absl::OkStatus() : absl::Status(s.code(), std::string(s.message()));
   trailers = t;
   done = true;
   write_done = true;

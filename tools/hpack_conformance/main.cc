@@ -3,7 +3,7 @@
 // decoder, and checks each case against its header list.
 //
 // Prints one line per mismatch or unreadable story, then
-// "hpack: K/N cases OK". Exits 0 if every case matched, 1 on any mismatch or
+// "hpack: K/N cases OK". `--version` prints "hpack_conformance <version>". Exits 0 if every case matched, 1 on any mismatch or
 // error, 2 on bad usage. Stories without wire data (raw-data) are skipped.
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "alts_ondemand/version.h"
 #include "tools/hpack_conformance/story.h"
 
 namespace {
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> dirs;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--version") {
+      std::printf("hpack_conformance %s\n", alts::kVersion);
+      return 0;
+    }
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
