@@ -1,8 +1,27 @@
 #include "rpc/blocking.h"
 
+#include <string>
 #include <utility>
 
+#include "absl/strings/cord.h"
+
 namespace alts::rpc {
+namespace {
+
+// Unshared copies `s` (message and payloads) into storage of its own. Sharing
+// the rep would be safe (its count is atomic), but Debian's Abseil is not
+// built for ThreadSanitizer, which then reports the reactor thread freeing
+// the call's status while the user thread reads this copy.
+absl::Status Unshared(const absl::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  absl::Status copy(s.code(), std::string(s.message()));
+  s.ForEachPayload([&copy](absl::string_view type_url, const absl::Cord& payload) {
+    copy.SetPayload(type_url, absl::Cord(std::string(payload)));
+  });
+  return copy;
+}
+
+}  // namespace
 
 void BlockingCall::Handler::OnInitialMetadata(const Metadata& md) {
   std::lock_guard<std::mutex> lock(mu);
@@ -29,9 +48,7 @@ void BlockingCall::Handler::OnWriteDone(bool ok) {
 
 void BlockingCall::Handler::OnDone(const absl::Status& s, const Metadata& t) {
   std::lock_guard<std::mutex> lock(mu);
-  // A copy that shares nothing with the call's own status, which the reactor
-  // thread frees with the call while the user thread reads this one.
-  status = s.ok() ? absl::OkStatus() : absl::Status(s.code(), std::string(s.message()));
+  status = Unshared(s);
   trailers = t;
   done = true;
   write_done = true;

@@ -3,8 +3,9 @@
 // decoder, and checks each case against its header list.
 //
 // Prints one line per mismatch or unreadable story, then
-// "hpack: K/N cases OK". `--version` prints "hpack_conformance <version>". Exits 0 if every case matched, 1 on any mismatch or
+// "hpack: K/N cases OK". Exits 0 if every case matched, 1 on any mismatch or
 // error, 2 on bad usage. Stories without wire data (raw-data) are skipped.
+// `hpack_conformance --version` prints "hpack_conformance <version>".
 
 #include <algorithm>
 #include <cstdio>
