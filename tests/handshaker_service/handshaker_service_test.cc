@@ -291,12 +291,17 @@ TEST_F(HandshakerServiceTest, DeadlineEndsStalledAndQueuedHandshakes) {
   EXPECT_EQ(stalled->Finish().code(), absl::StatusCode::kDeadlineExceeded);
   // ... the queued one (same deadline, or its own after it got the slot)
   // ends too; if it had not started, its first response says why.
+  // If it got the slot in time its first response is a success; it then
+  // waits for the next request until its deadline. Read on rather than
+  // Finish at once: Finish half-closes, and a half-close that beats the
+  // deadline ends the handshake as CANCELLED.
   if (queued->Read(&msg)) {
     grpc::gcp::HandshakerResp resp;
     ASSERT_TRUE(resp.ParseFromString(msg));
     if (resp.status().code() != 0) {
       EXPECT_EQ(resp.status().code(), static_cast<uint32_t>(absl::StatusCode::kDeadlineExceeded));
     }
+    EXPECT_FALSE(queued->Read(&msg)) << "a response after the first";
   }
   EXPECT_EQ(queued->Finish().code(), absl::StatusCode::kDeadlineExceeded);
   ASSERT_TRUE(WaitFor([&] { return env.service().stats().open == 0; }));
