@@ -7,15 +7,21 @@
 
 namespace alts::rpc {
 
-void MessageReader::Reset() {
+void MessageReader::Release() {
+  if (budget_ != nullptr) budget_->held -= capacity_;
   lease_.Reset();
   heap_.reset();
+  capacity_ = 0;
+}
+
+void MessageReader::Reset() {
+  Release();
   length_ = got_ = 0;
   prefix_held_ = 0;
   assembling_ = false;
 }
 
-absl::Status MessageReader::StartMessage(size_t max_message, StoragePool* storage) {
+absl::Status MessageReader::StartMessage(size_t max_message) {
   if (prefix_[0] > 1) {
     return absl::InternalError(absl::StrCat("invalid message prefix flag ", prefix_[0]));
   }
@@ -23,10 +29,39 @@ absl::Status MessageReader::StartMessage(size_t max_message, StoragePool* storag
   length_ = (uint32_t{prefix_[1]} << 24) | (uint32_t{prefix_[2]} << 16) |
             (uint32_t{prefix_[3]} << 8) | prefix_[4];
   if (length_ > max_message || length_ > kMaxMessageSize) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "received message of ", length_, " bytes exceeds the limit of ", max_message));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("received message of ", length_, " bytes exceeds the limit of ", max_message));
   }
   got_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status MessageReader::Reserve(size_t need, StoragePool* storage) {
+  if (need <= capacity_) return absl::OkStatus();
+  // Double what is held (at least kAssemblyMinStorage), never past the
+  // announced length: the copies this costs add up to less than the message.
+  const size_t want =
+      std::min<size_t>(length_, std::max({need, 2 * capacity_, kAssemblyMinStorage}));
+  BufferLease lease;
+  if (storage != nullptr) lease = storage->Acquire(want);
+  const size_t size = lease ? lease.size() : want;
+  if (budget_ != nullptr && budget_->limit != 0 &&
+      budget_->held - capacity_ + size > budget_->limit) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("partial messages would hold ", budget_->held - capacity_ + size,
+                     " bytes on this connection, above its limit of ", budget_->limit));
+  }
+  std::unique_ptr<uint8_t[]> heap;
+  if (!lease) heap.reset(new uint8_t[size]);
+  uint8_t* dst = lease ? lease.data() : heap.get();
+  if (got_ > 0) memcpy(dst, held(), got_);
+  if (budget_ != nullptr) {
+    budget_->held = budget_->held - capacity_ + size;
+    budget_->high_water = std::max(budget_->high_water, budget_->held);
+  }
+  lease_ = std::move(lease);
+  heap_ = std::move(heap);
+  capacity_ = size;
   return absl::OkStatus();
 }
 
@@ -45,7 +80,7 @@ absl::Status MessageReader::Feed(absl::Span<const uint8_t> data, size_t max_mess
         if (prefix_held_ < kMessagePrefixSize) return absl::OkStatus();
         prefix_held_ = 0;
       }
-      absl::Status s = StartMessage(max_message, storage);
+      absl::Status s = StartMessage(max_message);
       if (!s.ok()) return s;
       if (data.size() >= length_) {
         // Whole in this delivery: handed over in place.
@@ -56,19 +91,24 @@ absl::Status MessageReader::Feed(absl::Span<const uint8_t> data, size_t max_mess
         continue;
       }
       assembling_ = true;
-      if (storage != nullptr) lease_ = storage->Acquire(length_);
-      if (!lease_) heap_.reset(new uint8_t[length_]);
+      if (data.empty()) return absl::OkStatus();  // the prefix ended the delivery
     }
-    uint8_t* dst = lease_ ? lease_.data() : heap_.get();
     const size_t n = std::min<size_t>(length_ - got_, data.size());
-    memcpy(dst + got_, data.data(), n);
+    absl::Status s = Reserve(got_ + n, storage);
+    if (!s.ok()) return s;
+    memcpy(held() + got_, data.data(), n);
     got_ += static_cast<uint32_t>(n);
     data.remove_prefix(n);
     if (got_ < length_) return absl::OkStatus();
     assembling_ = false;
+    // The message is handed over from storage this frame keeps; the reader
+    // holds nothing from here on (the callback may feed it again).
     BufferLease lease = std::move(lease_);
     std::unique_ptr<uint8_t[]> heap = std::move(heap_);
-    absl::Status s = on_message(absl::MakeConstSpan(dst, length_), compressed_);
+    if (budget_ != nullptr) budget_->held -= capacity_;
+    capacity_ = 0;
+    const uint8_t* msg = lease ? lease.data() : heap.get();
+    s = on_message(absl::MakeConstSpan(msg, length_), compressed_);
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -48,7 +48,9 @@ class ServerConnection final : public H2Transport {
         server_(server),
         peer_(std::move(peer)),
         peer_address_(std::move(peer_address)),
-        idle_since_(absl::Now()) {}
+        idle_since_(absl::Now()) {
+    assembly_.limit = server->options().max_partial_message_bytes_per_connection;
+  }
   ~ServerConnection() override;
 
   Server* server() const { return server_; }
@@ -58,6 +60,8 @@ class ServerConnection final : public H2Transport {
   void BeginShutdown();
   void ForceClose();
   size_t HeapBytes() const;
+  // assembly is what the partial request messages of all calls hold.
+  AssemblyBudget& assembly() { return assembly_; }
 
   // The calls' view of the connection.
   void CallStarted(ServerCallImpl* call);
@@ -90,6 +94,7 @@ class ServerConnection final : public H2Transport {
   Server* const server_;
   std::shared_ptr<const PeerIdentity> peer_;
   std::string peer_address_;
+  AssemblyBudget assembly_;
   ServerCallImpl* calls_ = nullptr;  // intrusive list of live calls
   ServerCallImpl* done_ = nullptr;   // calls to reap at the end of the dispatch
   uint32_t live_calls_ = 0;
@@ -104,7 +109,9 @@ class ServerConnection final : public H2Transport {
 class ServerCallImpl final : public ServerCall {
  public:
   ServerCallImpl(ServerConnection* conn, uint32_t stream_id, absl::string_view method)
-      : conn_(conn), stream_id_(stream_id), method_(method) {}
+      : conn_(conn), stream_id_(stream_id), method_(method) {
+    reader_.set_budget(&conn->assembly());
+  }
   ~ServerCallImpl() {
     if (token_ != nullptr) token_->call = nullptr;
   }

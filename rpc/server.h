@@ -154,6 +154,12 @@ struct ServerOptions {
   http2::SessionOptions http2;
   // The largest request message accepted (RESOURCE_EXHAUSTED beyond).
   size_t max_receive_message_size = kDefaultMaxReceiveMessageSize;
+  // The most that partially received request messages may hold together on
+  // one connection (a message's storage grows with the bytes that arrived).
+  // A call whose message would go past it fails with RESOURCE_EXHAUSTED, so
+  // a peer that announces large messages on many streams and trickles them
+  // holds at most this much. 0 = no limit.
+  size_t max_partial_message_bytes_per_connection = kDefaultMaxPartialMessageBytesPerConnection;
   // Keepalive enforcement, as gRPC: client PINGs closer together than
   // keepalive_min_time (2 hours when no call is active and
   // !keepalive_permit_without_calls) are strikes; more than

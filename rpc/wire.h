@@ -26,6 +26,10 @@ inline constexpr absl::string_view kGrpcContentType = "application/grpc";
 // kDefaultMaxReceiveMessageSize is gRPC's default limit on a received
 // message (4 MiB); a larger one ends the call with RESOURCE_EXHAUSTED.
 inline constexpr size_t kDefaultMaxReceiveMessageSize = 4 * 1024 * 1024;
+// kDefaultMaxPartialMessageBytesPerConnection bounds what partially received
+// messages hold on one server connection: four messages of the default
+// limit in assembly at once (received DATA is never held anywhere else).
+inline constexpr size_t kDefaultMaxPartialMessageBytesPerConnection = 16 * 1024 * 1024;
 // kMaxMessageSize is the largest message the 5-byte prefix can describe
 // that we ever accept (2^32-1 would let one call make us allocate 4 GiB).
 inline constexpr size_t kMaxMessageSize = 1u << 30;

@@ -45,7 +45,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     expected.emplace_back(reinterpret_cast<const char*>(data + off + 5), len);
     off += 5 + len;
   }
+  // A budget no input can reach (messages are at most kLimit): it must count
+  // exactly what the reader holds, and nothing once it is reset.
+  alts::rpc::AssemblyBudget budget;
+  budget.limit = 4 * kLimit;
   alts::rpc::MessageReader reader;
+  reader.set_budget(&budget);
   std::vector<std::string> got;
   bool error = false;
   for (size_t pos = 0; pos < size && !error; pos += split) {
@@ -62,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    }
                                    return absl::OkStatus();
                                  });
+    if (budget.held != reader.HeapBytes() || budget.held > 4 * kLimit) abort();
     if (!s.ok()) {
       if (s.code() != absl::StatusCode::kResourceExhausted &&
           s.code() != absl::StatusCode::kInternal) {
@@ -74,5 +80,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (got != expected) abort();
   if (!error && reader.at_boundary() && reader.HeapBytes() != 0) abort();
   reader.Reset();
+  if (budget.held != 0) abort();
   return 0;
 }

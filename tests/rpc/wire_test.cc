@@ -133,6 +133,91 @@ TEST(MessageReaderTest, EverySplitOfSeveralMessages) {
   EXPECT_EQ(storage->OutstandingBytes(), 0u);
 }
 
+// Prefix returns the 5-byte prefix of an uncompressed message of `n` bytes.
+std::string Prefix(uint32_t n) {
+  uint8_t p[5];
+  WriteMessagePrefix(p, false, n);
+  return std::string(reinterpret_cast<char*>(p), 5);
+}
+
+absl::Span<const uint8_t> Span(const std::string& s) {
+  return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+TEST(MessageReaderTest, StorageGrowsWithWhatArrivedNotWithThePrefix) {
+  auto storage = std::move(*StoragePool::Create());
+  for (StoragePool* pool : {storage.get(), static_cast<StoragePool*>(nullptr)}) {
+    MessageReader reader;
+    const uint32_t length = 3 << 20;  // above the largest storage class
+    std::string message(length, 0);
+    for (size_t i = 0; i < message.size(); ++i) message[i] = static_cast<char>(i * 131 + (i >> 16));
+    std::string got;
+    auto on_message = [&](absl::Span<const uint8_t> m, bool) {
+      got.assign(reinterpret_cast<const char*>(m.data()), m.size());
+      return absl::OkStatus();
+    };
+    ASSERT_TRUE(
+        reader.Feed(Span(Prefix(length) + message.substr(0, 10)), 4 << 20, pool, on_message).ok());
+    // 10 bytes in: the reader holds its smallest start, not 3 MiB.
+    EXPECT_EQ(reader.HeapBytes(), kAssemblyMinStorage);
+    size_t off = 10;
+    size_t most_over = 0;
+    for (size_t step = 1000; off < message.size(); step = step * 3 / 2) {
+      const size_t n = std::min(step, message.size() - off);
+      ASSERT_TRUE(reader.Feed(Span(message.substr(off, n)), 4 << 20, pool, on_message).ok());
+      off += n;
+      if (off < message.size()) {
+        // Never more than twice what arrived (or the smallest start), times
+        // the pool's class rounding (classes grow 4x).
+        const size_t rounding = pool != nullptr ? 4 : 1;
+        EXPECT_LE(reader.HeapBytes(), std::max<size_t>(2 * rounding * off, kAssemblyMinStorage))
+            << off;
+        most_over = std::max(most_over, reader.HeapBytes());
+      }
+    }
+    EXPECT_EQ(got.size(), message.size());
+    EXPECT_TRUE(got == message);
+    EXPECT_LE(most_over, size_t{length});
+    EXPECT_EQ(reader.HeapBytes(), 0u);
+  }
+  EXPECT_EQ(storage->OutstandingBytes(), 0u);
+}
+
+TEST(MessageReaderTest, BudgetBoundsWhatPartialMessagesHoldTogether) {
+  AssemblyBudget budget;
+  budget.limit = 100000;
+  auto ok = [](absl::Span<const uint8_t>, bool) { return absl::OkStatus(); };
+  std::vector<std::unique_ptr<MessageReader>> readers;
+  absl::Status last;
+  const std::string piece(30000, 'x');
+  // Each reader announces 4 MiB and sends 30,000 bytes, held as they are
+  // (no pool): the fourth would go over 100,000.
+  for (int i = 0; i < 4; ++i) {
+    readers.push_back(std::make_unique<MessageReader>());
+    readers.back()->set_budget(&budget);
+    last = readers.back()->Feed(Span(Prefix(4 << 20) + piece), 4 << 20, nullptr, ok);
+    if (!last.ok()) break;
+  }
+  EXPECT_EQ(last.code(), absl::StatusCode::kResourceExhausted) << last;
+  EXPECT_NE(last.message().find("above its limit of 100000"), std::string::npos) << last;
+  EXPECT_LE(budget.held, budget.limit);
+  EXPECT_LE(budget.high_water, budget.limit);
+  const size_t held = budget.held;
+  // A reset (the failed call's end) gives its share back; so does a message
+  // that completes.
+  readers.back()->Reset();
+  EXPECT_EQ(budget.held, held);
+  readers[0]->Reset();
+  readers[1]->Reset();
+  EXPECT_EQ(budget.held, held - 60000);
+  MessageReader whole;
+  whole.set_budget(&budget);
+  ASSERT_TRUE(whole.Feed(Span(Prefix(50000) + std::string(20000, 'y')), 4 << 20, nullptr, ok).ok());
+  ASSERT_TRUE(whole.Feed(Span(std::string(30000, 'y')), 4 << 20, nullptr, ok).ok());
+  readers.clear();
+  EXPECT_EQ(budget.held, 0u);
+}
+
 TEST(MessageReaderTest, OversizedPrefixIsRefusedBeforeStoring) {
   MessageReader reader;
   const uint8_t prefix[5] = {0, 0x10, 0, 0, 0};  // 256 MiB
