@@ -6,11 +6,8 @@
 // succeeds; nothing is leaked once the attacker is gone. Figures (bytes
 // held, time to close) are printed per attack.
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,19 +26,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "conn/socket_util.h"
 #include "gtest/gtest.h"
 #include "http2/frame.h"
 #include "http2/hpack/decoder.h"
-#include "http2/hpack/encoder.h"
 #include "http2/session.h"
 #include "rpc/blocking.h"
 #include "rpc/h2_transport.h"
 #include "rpc/message_reader.h"
 #include "rpc/server.h"
 #include "rpc/wire.h"
+#include "tests/http2/h2_test_util.h"
 #include "tests/rpc/rpc_test_util.h"
 
 namespace alts::rpc {
@@ -52,22 +49,9 @@ using http2::FrameType;
 using testing::Bytes;
 using testing::Pattern;
 using testing::TestEnv;
+namespace h2t = http2::testing;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
-
-// Frame builds one HTTP/2 frame.
-std::string Frame(FrameType type, uint8_t flags, uint32_t id, const std::string& payload) {
-  std::string out(http2::kFrameHeaderSize, '\0');
-  http2::WriteFrameHeader(reinterpret_cast<uint8_t*>(out.data()),
-                          static_cast<uint32_t>(payload.size()), type, flags, id);
-  return out + payload;
-}
-
-std::string U32(uint32_t v) {
-  std::string s(4, '\0');
-  http2::WriteU32(reinterpret_cast<uint8_t*>(s.data()), v);
-  return s;
-}
 
 // GrpcMessage returns a length-prefixed uncompressed message.
 std::string GrpcMessage(const std::string& m) {
@@ -76,26 +60,27 @@ std::string GrpcMessage(const std::string& m) {
   return std::string(reinterpret_cast<char*>(p), 5) + m;
 }
 
+// Repeat returns `n` copies of `bytes` (a flood of one frame).
+std::string Repeat(const std::string& bytes, int n) {
+  std::string out;
+  out.reserve(bytes.size() * n);
+  for (int i = 0; i < n; ++i) out += bytes;
+  return out;
+}
+
 // RawPeer is an HTTP/2 client written frame by frame over a plain socket:
 // it sends whatever a test builds and parses what the server answers.
 class RawPeer {
  public:
   explicit RawPeer(const std::string& address) {
-    std::pair<std::string, std::string> hp = absl::StrSplit(address, ':');
-    int port = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(hp.second, &port));
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, hp.first.c_str(), &sa.sin_addr);
-    int r = connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-    EXPECT_TRUE(r == 0 || errno == EINPROGRESS) << strerror(errno);
+    absl::StatusOr<SocketAddress> sa = ParseSocketAddress(address);
+    EXPECT_TRUE(sa.ok()) << sa.status();
+    absl::StatusOr<int> fd = ConnectTcp(*sa);
+    EXPECT_TRUE(fd.ok()) << fd.status();
+    fd_ = fd.ok() ? *fd : -1;
     pollfd p{fd_, POLLOUT, 0};
     EXPECT_EQ(poll(&p, 1, 5000), 1);
-    const int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    encoder_.SetUseHuffman(false);
+    EXPECT_TRUE(ConnectResult(fd_).ok());
   }
   ~RawPeer() { Close(); }
   void Close() {
@@ -103,51 +88,45 @@ class RawPeer {
     fd_ = -1;
   }
 
-  // Preface sends the client magic and SETTINGS (`settings` are id/value
-  // pairs, 6 bytes each, already encoded), and acknowledges the server's.
-  void Preface(const std::string& settings = "") {
-    Send(std::string(http2::kConnectionPreface) + Frame(FrameType::kSettings, 0, 0, settings) +
-         Frame(FrameType::kSettings, http2::kFlagAck, 0, ""));
-  }
-  static std::string Setting(http2::SettingId id, uint32_t value) {
-    std::string s(2, '\0');
-    s[0] = static_cast<char>(static_cast<uint16_t>(id) >> 8);
-    s[1] = static_cast<char>(static_cast<uint16_t>(id) & 0xff);
-    return s + U32(value);
+  // Preface sends the client magic and SETTINGS, and acknowledges the
+  // server's.
+  void Preface(std::initializer_list<h2t::Setting> settings = {}) {
+    Send(absl::StrCat(http2::kConnectionPreface, h2t::SettingsFrame(settings), h2t::SettingsAck()));
   }
 
-  // RequestBlock encodes a gRPC request header block (no dynamic-table
-  // insertions, so blocks built by hand may be mixed in).
-  std::string RequestBlock(const std::string& path,
-                           const std::vector<std::pair<std::string, std::string>>& extra = {}) {
-    std::vector<hpack::HeaderField> f = {
-        {":method", "POST", hpack::Indexing::kWithout},
-        {":scheme", "http", hpack::Indexing::kWithout},
-        {":path", path, hpack::Indexing::kWithout},
-        {":authority", "attack.test", hpack::Indexing::kWithout},
-        {"te", "trailers", hpack::Indexing::kWithout},
-        {"content-type", "application/grpc", hpack::Indexing::kWithout}};
-    for (const auto& [k, v] : extra) f.push_back({k, v, hpack::Indexing::kWithout});
-    std::string out(encoder_.MaxEncodedSize(f), '\0');
-    out.resize(
-        encoder_.Encode(f, absl::MakeSpan(reinterpret_cast<uint8_t*>(out.data()), out.size())));
-    return out;
+  // RequestBlock returns a gRPC request header block of literals without
+  // indexing (no dynamic-table insertions, so blocks built by hand may be
+  // mixed in).
+  static std::string RequestBlock(const std::string& path, const h2t::HeaderList& extra = {}) {
+    h2t::HeaderList list = {{":method", "POST"}, {":scheme", "http"},
+                            {":path", path},     {":authority", "attack.test"},
+                            {"te", "trailers"},  {"content-type", "application/grpc"}};
+    list.insert(list.end(), extra.begin(), extra.end());
+    return h2t::LiteralBlock(list);
   }
   // Headers returns a request's HEADERS frame (and CONTINUATIONs when the
   // block is larger than a frame).
-  std::string Headers(uint32_t id, const std::string& path, bool end_stream,
-                      const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+  static std::string Headers(uint32_t id, const std::string& path, bool end_stream,
+                             const h2t::HeaderList& extra = {}) {
     const std::string block = RequestBlock(path, extra);
     const size_t max = http2::kDefaultMaxFrameSize;
-    std::string out;
-    for (size_t off = 0; off == 0 || off < block.size(); off += max) {
-      const bool last = off + max >= block.size();
-      out += Frame(off == 0 ? FrameType::kHeaders : FrameType::kContinuation,
-                   (last ? http2::kFlagEndHeaders : 0) |
-                       (off == 0 && end_stream ? http2::kFlagEndStream : 0),
-                   id, block.substr(off, max));
+    std::string out = h2t::HeadersFrame(id, block.substr(0, max),
+                                        (block.size() <= max ? http2::kFlagEndHeaders : 0) |
+                                            (end_stream ? http2::kFlagEndStream : 0));
+    for (size_t off = max; off < block.size(); off += max) {
+      out += h2t::ContinuationFrame(id, block.substr(off, max),
+                                    off + max >= block.size() ? http2::kFlagEndHeaders : 0);
     }
     return out;
+  }
+  // SendUnary sends a whole unary request with `message` on stream `id`.
+  bool SendUnary(uint32_t id, const std::string& message, const h2t::HeaderList& extra = {}) {
+    return Send(Headers(id, "/test.Echo/Unary", false, extra) +
+                h2t::DataFrame(id, GrpcMessage(message), http2::kFlagEndStream));
+  }
+  // WaitForStatus waits until stream `id` has ended with a grpc-status.
+  bool WaitForStatus(uint32_t id) {
+    return WaitFor([&] { return GrpcStatus(id) >= 0; });
   }
 
   // Send writes all of `bytes`, reading (and parsing) whatever the server
@@ -194,8 +173,8 @@ class RawPeer {
       if (gone()) return true;  // the server ended the stream: nothing more to send
       conn_window_ -= static_cast<int64_t>(n);
       stream_sent_[id] += static_cast<int64_t>(n);
-      if (!Send(Frame(FrameType::kData, last && end_stream ? http2::kFlagEndStream : 0, id,
-                      bytes.substr(off, n)))) {
+      if (!Send(h2t::DataFrame(id, bytes.substr(off, n),
+                               last && end_stream ? http2::kFlagEndStream : 0))) {
         return false;
       }
       off += n;
@@ -364,7 +343,6 @@ class RawPeer {
   std::string in_;
   std::string block_;
   bool block_end_stream_ = false;
-  hpack::Encoder encoder_;
   hpack::Decoder decoder_;
 };
 
@@ -541,8 +519,8 @@ TEST_F(AttackTest, RapidReset) {
   for (int batch = 0; batch < 40 && !peer.eof(); ++batch) {
     std::string out;
     for (int i = 0; i < 100; ++i, id += 2) {
-      out += peer.Headers(id, "/test.Echo/Sleep", false);
-      out += Frame(FrameType::kRstStream, 0, id, U32(static_cast<uint32_t>(ErrorCode::kCancel)));
+      out += RawPeer::Headers(id, "/test.Echo/Sleep", false);
+      out += h2t::RstStreamFrame(id, ErrorCode::kCancel);
     }
     if (!peer.Send(out)) break;
   }
@@ -557,10 +535,9 @@ TEST_F(AttackTest, ResetAfterData) {
   uint32_t id = 1;
   const std::string partial = GrpcMessage(std::string(20000, 'p')).substr(0, 10000);
   for (int i = 0; i < 2000; ++i, id += 2) {
-    if (!peer.Send(peer.Headers(id, "/test.Echo/ClientStream", false)) ||
+    if (!peer.Send(RawPeer::Headers(id, "/test.Echo/ClientStream", false)) ||
         !peer.SendData(id, partial, false) ||
-        !peer.Send(
-            Frame(FrameType::kRstStream, 0, id, U32(static_cast<uint32_t>(ErrorCode::kCancel))))) {
+        !peer.Send(h2t::RstStreamFrame(id, ErrorCode::kCancel))) {
       break;
     }
   }
@@ -578,8 +555,8 @@ TEST_F(AttackTest, ProvokedResets) {
   for (int batch = 0; batch < 40 && !peer.eof(); ++batch) {
     std::string out;
     for (int i = 0; i < 100; ++i, id += 2) {
-      out += peer.Headers(id, "/test.Echo/Sleep", false);
-      out += Frame(FrameType::kHeaders, http2::kFlagEndHeaders, id, peer.RequestBlock("/x"));
+      out += RawPeer::Headers(id, "/test.Echo/Sleep", false);
+      out += h2t::HeadersFrame(id, RawPeer::RequestBlock("/x"), http2::kFlagEndHeaders);
     }
     if (!peer.Send(out)) break;
   }
@@ -594,11 +571,10 @@ TEST_F(AttackTest, ContinuationFloodOfBigFrames) {
   // CVE-2024-27316 family: a header block that never ends.
   RawPeer peer(env_->address());
   peer.Preface();
-  std::string block = peer.RequestBlock("/test.Echo/Sleep");
-  peer.Send(Frame(FrameType::kHeaders, 0, 1, block));
+  peer.Send(h2t::HeadersFrame(1, RawPeer::RequestBlock("/test.Echo/Sleep"), 0));
   const std::string junk(16384, 'a');
   for (int i = 0; i < 200 && !peer.eof(); ++i) {
-    if (!peer.Send(Frame(FrameType::kContinuation, 0, 1, junk))) break;
+    if (!peer.Send(h2t::ContinuationFrame(1, junk, 0))) break;
   }
   ExpectGoaway(peer, ErrorCode::kEnhanceYourCalm, "header block exceeds");
   Finish("continuation_big", peer, kConnectionState + http2::kMaxHeaderBlockBytes);
@@ -607,10 +583,8 @@ TEST_F(AttackTest, ContinuationFloodOfBigFrames) {
 TEST_F(AttackTest, ContinuationFloodOfEmptyFrames) {
   RawPeer peer(env_->address());
   peer.Preface();
-  peer.Send(Frame(FrameType::kHeaders, 0, 1, peer.RequestBlock("/test.Echo/Sleep")));
-  std::string out;
-  for (int i = 0; i < 10000; ++i) out += Frame(FrameType::kContinuation, 0, 1, "");
-  peer.Send(out);
+  peer.Send(h2t::HeadersFrame(1, RawPeer::RequestBlock("/test.Echo/Sleep"), 0));
+  peer.Send(Repeat(h2t::ContinuationFrame(1, "", 0), 10000));
   ExpectGoaway(peer, ErrorCode::kEnhanceYourCalm, "CONTINUATION frames");
   Finish("continuation_empty", peer, kConnectionState);
 }
@@ -620,28 +594,21 @@ TEST_F(AttackTest, HpackBombIsRefusedWhileDecodingAndTheConnectionGoesOn) {
   // the dynamic table, then referenced 12,000 times by its index (1 byte).
   RawPeer peer(env_->address());
   peer.Preface();
-  std::string block = peer.RequestBlock("/test.Echo/Unary");
-  block += '\x40';  // literal with incremental indexing, new name
-  block += static_cast<char>(6);
-  block += "x-bomb";
-  block += '\x7f';  // value length 4000 = 127 + 3873 (0xa1 0x1e)
-  block += '\xa1';
-  block += '\x1e';
-  block += std::string(4000, 'b');
-  block += std::string(12000, '\xbe');  // indexed: dynamic entry 62
+  std::string block = RawPeer::RequestBlock("/test.Echo/Unary") +
+                      h2t::IncrementalLiteral("x-bomb", std::string(4000, 'b'));
+  block += Repeat(h2t::IndexedField(62), 12000);  // the dynamic entry, 1 byte each
   ASSERT_LE(block.size(), http2::kDefaultMaxFrameSize);
   const absl::Time t0 = absl::Now();
-  peer.Send(Frame(FrameType::kHeaders, http2::kFlagEndHeaders | http2::kFlagEndStream, 1, block));
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(1) >= 0; })) << "no answer";
+  peer.Send(h2t::HeadersFrame(1, block, http2::kFlagEndHeaders | http2::kFlagEndStream));
+  ASSERT_TRUE(peer.WaitForStatus(1)) << "no answer";
   const absl::Duration took = absl::Now() - t0;
   EXPECT_EQ(peer.GrpcStatus(1), static_cast<int>(absl::StatusCode::kResourceExhausted))
       << peer.Trailers(1);
   // The decoder is still in step: the next request (which the table entry
   // above does not disturb) is served on the same connection.
   const std::string req = Pattern(3000, 7);
-  peer.Send(peer.Headers(3, "/test.Echo/Unary", false) +
-            Frame(FrameType::kData, http2::kFlagEndStream, 3, GrpcMessage(req)));
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(3) >= 0; }));
+  peer.SendUnary(3, req);
+  ASSERT_TRUE(peer.WaitForStatus(3));
   EXPECT_EQ(peer.GrpcStatus(3), 0) << peer.Trailers(3);
   EXPECT_EQ(peer.data[3], GrpcMessage(req));
   EXPECT_FALSE(peer.goaway);
@@ -653,11 +620,9 @@ TEST_F(AttackTest, HpackBombIsRefusedWhileDecodingAndTheConnectionGoesOn) {
 TEST_F(AttackTest, SettingsFlood) {
   RawPeer peer(env_->address());
   peer.Preface();
-  std::string out;
   const std::string settings =
-      Frame(FrameType::kSettings, 0, 0, RawPeer::Setting(http2::SettingId::kMaxFrameSize, 16384));
-  for (int i = 0; i < 12000; ++i) out += settings;
-  peer.Send(out, /*read=*/false);  // and read nothing until the end
+      h2t::SettingsFrame({{static_cast<uint16_t>(http2::SettingId::kMaxFrameSize), 16384}});
+  peer.Send(Repeat(settings, 12000), /*read=*/false);  // and read nothing until the end
   // The acknowledgements pile up faster than they drain, or (read in small
   // pieces) the frames that change nothing pass their limit.
   ExpectGoaway(peer, ErrorCode::kEnhanceYourCalm,
@@ -671,11 +636,7 @@ TEST_F(AttackTest, PingFlood) {
   RawPeer peer(env_->address());
   peer.Preface();
   std::string out;
-  for (uint64_t i = 0; i < 10000; ++i) {
-    std::string payload(8, '\0');
-    memcpy(payload.data(), &i, 8);
-    out += Frame(FrameType::kPing, 0, 0, payload);
-  }
+  for (uint64_t i = 0; i < 10000; ++i) out += h2t::PingFrame(i);
   peer.Send(out, /*read=*/false);
   ExpectGoaway(peer, ErrorCode::kEnhanceYourCalm, "too_many_pings");
   Finish("ping_flood", peer, kConnectionState);
@@ -685,10 +646,8 @@ TEST_F(AttackTest, EmptyFrameFlood) {
   // CVE-2019-9518: empty DATA frames on an open stream.
   RawPeer peer(env_->address());
   peer.Preface();
-  peer.Send(peer.Headers(1, "/test.Echo/Sleep", false));
-  std::string out;
-  for (int i = 0; i < 12000; ++i) out += Frame(FrameType::kData, 0, 1, "");
-  peer.Send(out);
+  peer.Send(RawPeer::Headers(1, "/test.Echo/Sleep", false));
+  peer.Send(Repeat(h2t::DataFrame(1, ""), 12000));
   ExpectGoaway(peer, ErrorCode::kEnhanceYourCalm, "without progress");
   Finish("empty_frames", peer, kConnectionState);
 }
@@ -698,12 +657,11 @@ TEST_F(AttackTest, SlowReaderCannotMakeTheServerBuffer) {
   // MB of responses and never reads. The server holds at most its transport
   // high-water mark of queued output (plus the handlers' own buffers).
   RawPeer peer(env_->address());
-  peer.Preface(RawPeer::Setting(http2::SettingId::kInitialWindowSize, 0x7fffffff));
-  std::string out =
-      Frame(FrameType::kWindowUpdate, 0, 0, U32(0x7fffffff - http2::kDefaultInitialWindowSize));
+  peer.Preface({{static_cast<uint16_t>(http2::SettingId::kInitialWindowSize), 0x7fffffff}});
+  std::string out = h2t::WindowUpdateFrame(0, 0x7fffffff - http2::kDefaultInitialWindowSize);
   for (uint32_t i = 0; i < 100; ++i) {
-    out += peer.Headers(1 + 2 * i, "/test.Echo/ServerStream", false) +
-           Frame(FrameType::kData, http2::kFlagEndStream, 1 + 2 * i, GrpcMessage("200 16384"));
+    out += RawPeer::Headers(1 + 2 * i, "/test.Echo/ServerStream", false) +
+           h2t::DataFrame(1 + 2 * i, GrpcMessage("200 16384"), http2::kFlagEndStream);
   }
   peer.Send(out, /*read=*/false);
   absl::SleepFor(absl::Seconds(2));  // the server fills the socket, then waits
@@ -716,11 +674,10 @@ TEST_F(AttackTest, StreamIdsRunOut) {
   peer.Preface();
   const uint32_t last = http2::kMaxStreamId;
   const std::string req = Pattern(100, 3);
-  peer.Send(peer.Headers(last, "/test.Echo/Unary", false) +
-            Frame(FrameType::kData, http2::kFlagEndStream, last, GrpcMessage(req)));
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(last) >= 0; }));
+  peer.SendUnary(last, req);
+  ASSERT_TRUE(peer.WaitForStatus(last));
   EXPECT_EQ(peer.GrpcStatus(last), 0) << peer.Trailers(last);
-  peer.Send(peer.Headers(1, "/test.Echo/Unary", false));
+  peer.Send(RawPeer::Headers(1, "/test.Echo/Unary", false));
   ExpectGoaway(peer, ErrorCode::kProtocolError, "below the last opened");
   Finish("stream_ids_run_out", peer, kConnectionState);
 }
@@ -728,14 +685,12 @@ TEST_F(AttackTest, StreamIdsRunOut) {
 TEST_F(AttackTest, WindowUpdateOverflowOnAStreamResetsIt) {
   RawPeer peer(env_->address());
   peer.Preface();
-  peer.Send(peer.Headers(1, "/test.Echo/Sleep", false) +
-            Frame(FrameType::kWindowUpdate, 0, 1, U32(0x7fffffff)));
+  peer.Send(RawPeer::Headers(1, "/test.Echo/Sleep", false) + h2t::WindowUpdateFrame(1, 0x7fffffff));
   ASSERT_TRUE(peer.WaitFor([&] { return peer.resets.count(1) > 0; }));
   EXPECT_EQ(peer.resets[1], ErrorCode::kFlowControlError);
   const std::string req = Pattern(100, 4);
-  peer.Send(peer.Headers(3, "/test.Echo/Unary", false) +
-            Frame(FrameType::kData, http2::kFlagEndStream, 3, GrpcMessage(req)));
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(3) >= 0; }));
+  peer.SendUnary(3, req);
+  ASSERT_TRUE(peer.WaitForStatus(3));
   EXPECT_EQ(peer.GrpcStatus(3), 0);
   EXPECT_FALSE(peer.goaway);
   Finish("stream_window_overflow", peer, kConnectionState);
@@ -744,7 +699,7 @@ TEST_F(AttackTest, WindowUpdateOverflowOnAStreamResetsIt) {
 TEST_F(AttackTest, WindowUpdateOverflowOnTheConnectionEndsIt) {
   RawPeer peer(env_->address());
   peer.Preface();
-  peer.Send(Frame(FrameType::kWindowUpdate, 0, 0, U32(0x7fffffff)));
+  peer.Send(h2t::WindowUpdateFrame(0, 0x7fffffff));
   ExpectGoaway(peer, ErrorCode::kFlowControlError, "");
   Finish("conn_window_overflow", peer, kConnectionState);
 }
@@ -759,15 +714,13 @@ TEST_F(AttackTest, PriorityFramesInALoopCostNothing) {
     std::string out;
     for (uint32_t i = 0; i < 5000; ++i) {
       const uint32_t a = 1001 + 2 * (i % 500), b = 1001 + 2 * ((i + 1) % 500);
-      out += Frame(FrameType::kPriority, 0, a, U32(b) + std::string(1, '\x10'));
-      out += Frame(FrameType::kPriority, 0, b, U32(a) + std::string(1, '\x10'));
+      out += h2t::PriorityFrame(a, b) + h2t::PriorityFrame(b, a);
     }
     ASSERT_TRUE(peer.Send(out));
   }
   const std::string req = Pattern(100, 5);
-  peer.Send(peer.Headers(2001, "/test.Echo/Unary", false) +
-            Frame(FrameType::kData, http2::kFlagEndStream, 2001, GrpcMessage(req)));
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(2001) >= 0; }));
+  peer.SendUnary(2001, req);
+  ASSERT_TRUE(peer.WaitForStatus(2001));
   const absl::Duration took = absl::Now() - t0;
   EXPECT_EQ(peer.GrpcStatus(2001), 0) << peer.Trailers(2001);
   EXPECT_FALSE(peer.goaway);
@@ -781,18 +734,17 @@ TEST_F(AttackTest, AnnouncedMessagesTrickledHoldWhatArrivedOnly) {
   // holds about what was sent, not 100 x 4 MiB.
   RawPeer peer(env_->address());
   peer.Preface();
-  uint8_t prefix[5];
-  WriteMessagePrefix(prefix, false, (4 << 20) - 1);
+  // The first 6 bytes of a message of 4 MiB - 1.
+  const std::string start = GrpcMessage(std::string((4 << 20) - 1, 'x')).substr(0, 6);
   std::string out;
   for (uint32_t i = 0; i < 100; ++i) {
-    out += peer.Headers(1 + 2 * i, "/test.Echo/ClientStream", false) +
-           Frame(FrameType::kData, 0, 1 + 2 * i,
-                 std::string(reinterpret_cast<char*>(prefix), 5) + "x");
+    out += RawPeer::Headers(1 + 2 * i, "/test.Echo/ClientStream", false) +
+           h2t::DataFrame(1 + 2 * i, start);
   }
   peer.Send(out);
   for (int round = 0; round < 10; ++round) {
     out.clear();
-    for (uint32_t i = 0; i < 100; ++i) out += Frame(FrameType::kData, 0, 1 + 2 * i, "yy");
+    for (uint32_t i = 0; i < 100; ++i) out += h2t::DataFrame(1 + 2 * i, "yy");
     peer.Send(out);
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -807,12 +759,12 @@ TEST_F(AttackTest, PartialMessagesAreBoundedPerConnection) {
   // call that would go over fails with RESOURCE_EXHAUSTED; the others and
   // the connection go on.
   RawPeer peer(env_->address());
-  peer.Preface(RawPeer::Setting(http2::SettingId::kInitialWindowSize, 0x7fffffff));
+  peer.Preface({{static_cast<uint16_t>(http2::SettingId::kInitialWindowSize), 0x7fffffff}});
   const std::string body = GrpcMessage(std::string((4 << 20) - 1, 'm'));
   const size_t kStreams = 6;
   for (uint32_t i = 0; i < kStreams; ++i) {
     const uint32_t id = 1 + 2 * i;
-    ASSERT_TRUE(peer.Send(peer.Headers(id, "/test.Echo/ClientStream", false)));
+    ASSERT_TRUE(peer.Send(RawPeer::Headers(id, "/test.Echo/ClientStream", false)));
     // A stream the server failed is reset: what is left of it is not sent.
     if (peer.resets.count(id) == 0 && peer.GrpcStatus(id) < 0) {
       ASSERT_TRUE(peer.SendData(id, body.substr(0, body.size() - 1), false));
@@ -830,7 +782,7 @@ TEST_F(AttackTest, PartialMessagesAreBoundedPerConnection) {
   EXPECT_FALSE(peer.goaway);
   // The first streams finish their messages and are answered.
   ASSERT_TRUE(peer.SendData(1, body.substr(body.size() - 1), true));
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(1) >= 0; }));
+  ASSERT_TRUE(peer.WaitForStatus(1));
   EXPECT_EQ(peer.GrpcStatus(1), 0) << peer.Trailers(1);
   Finish("partial_message_budget", peer,
          kConnectionState + kDefaultMaxPartialMessageBytesPerConnection);
@@ -841,21 +793,20 @@ TEST_F(AttackTest, TinyDeadlineAndMaximalMetadata) {
   // header list limit on every call: served; beyond it: RESOURCE_EXHAUSTED.
   RawPeer peer(env_->address());
   peer.Preface();
-  peer.Send(peer.Headers(1, "/test.Echo/Sleep", true, {{"grpc-timeout", "1n"}}));
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(1) >= 0; }));
+  peer.Send(RawPeer::Headers(1, "/test.Echo/Sleep", true, {{"grpc-timeout", "1n"}}));
+  ASSERT_TRUE(peer.WaitForStatus(1));
   EXPECT_EQ(peer.GrpcStatus(1), static_cast<int>(absl::StatusCode::kDeadlineExceeded))
       << peer.Trailers(1);
   // The request's own fields take ~250 B of the 16 KiB list.
   const std::string big(15000, 'v');
   uint32_t id = 3;
   for (int i = 0; i < 50; ++i, id += 2) {
-    peer.Send(peer.Headers(id, "/test.Echo/Unary", false, {{"x-big", big}}) +
-              Frame(FrameType::kData, http2::kFlagEndStream, id, GrpcMessage("hi")));
+    peer.SendUnary(id, "hi", {{"x-big", big}});
   }
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(id - 2) >= 0; }));
+  ASSERT_TRUE(peer.WaitForStatus(id - 2));
   for (uint32_t s = 3; s < id; s += 2) EXPECT_EQ(peer.GrpcStatus(s), 0) << s;
-  peer.Send(peer.Headers(id, "/test.Echo/Unary", true, {{"x-big", big + big}}));
-  ASSERT_TRUE(peer.WaitFor([&] { return peer.GrpcStatus(id) >= 0; }));
+  peer.Send(RawPeer::Headers(id, "/test.Echo/Unary", true, {{"x-big", big + big}}));
+  ASSERT_TRUE(peer.WaitForStatus(id));
   EXPECT_EQ(peer.GrpcStatus(id), static_cast<int>(absl::StatusCode::kResourceExhausted));
   EXPECT_FALSE(peer.goaway);
   Finish("deadline_and_metadata", peer, kConnectionState);
