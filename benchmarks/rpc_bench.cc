@@ -337,7 +337,6 @@ class BulkLoop final : public rpc::ClientCallHandler {
     req.SerializeToString(&request_);
   }
   void Start() {
-    start_ = absl::Now();
     call_ = ch_->StartCall(kInput, {}, this);
     call_->Write(rpc::AsBytes(request_));
   }
@@ -358,7 +357,6 @@ class BulkLoop final : public rpc::ClientCallHandler {
     }
   }
   void OnDone(const absl::Status& s, const rpc::Metadata&) override {
-    end_ = absl::Now();
     if (!s.ok()) {
       std::fprintf(stderr, "rpc_bench: StreamingInputCall: %s\n", s.ToString().c_str());
       failed_ = true;
@@ -374,7 +372,6 @@ class BulkLoop final : public rpc::ClientCallHandler {
   absl::Time until_;
   rpc::ClientCall* call_ = nullptr;
   std::string request_;
-  absl::Time start_, end_;
   uint64_t bytes_ = 0;
   bool failed_ = false;
   Waiter waiter_;
@@ -459,16 +456,14 @@ Run RunOurs(const std::string& scenario, absl::Duration duration) {
     run.p99_us = Percentile(loop.latencies(), 0.99);
   } else if (scenario == "bulk_stream") {
     // Calls one after another until the time is up.
-    uint64_t bytes = 0;
     do {
       BulkLoop loop(ch.get(), start + duration);
       loop.Start();
       loop.Wait();
       ops += loop.messages();
-      bytes += loop.messages() * kBulk;
       failed = failed || loop.failed();
     } while (!failed && absl::Now() < start + duration);
-    run.value = bytes / 1e6 / absl::ToDoubleSeconds(absl::Now() - start);
+    run.value = static_cast<double>(ops * kBulk) / 1e6 / absl::ToDoubleSeconds(absl::Now() - start);
   }
   const double cpu = (ProcessCpuSeconds(server->pid) - server_cpu0) + (SelfCpuSeconds() - self_cpu0);
   run.cpu_us_per_op = ops > 0 ? cpu * 1e6 / static_cast<double>(ops) : 0;

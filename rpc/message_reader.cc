@@ -29,8 +29,8 @@ absl::Status MessageReader::StartMessage(size_t max_message) {
   length_ = (uint32_t{prefix_[1]} << 24) | (uint32_t{prefix_[2]} << 16) |
             (uint32_t{prefix_[3]} << 8) | prefix_[4];
   if (length_ > max_message || length_ > kMaxMessageSize) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("received message of ", length_, " bytes exceeds the limit of ", max_message));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "received message of ", length_, " bytes exceeds the limit of ", max_message));
   }
   got_ = 0;
   return absl::OkStatus();
@@ -105,8 +105,7 @@ absl::Status MessageReader::Feed(absl::Span<const uint8_t> data, size_t max_mess
     // holds nothing from here on (the callback may feed it again).
     BufferLease lease = std::move(lease_);
     std::unique_ptr<uint8_t[]> heap = std::move(heap_);
-    if (budget_ != nullptr) budget_->held -= capacity_;
-    capacity_ = 0;
+    Release();
     const uint8_t* msg = lease ? lease.data() : heap.get();
     s = on_message(absl::MakeConstSpan(msg, length_), compressed_);
     if (!s.ok()) return s;
