@@ -213,6 +213,12 @@ std::string TestEnv::StartServer(std::function<void(ServerOptions&)> tune,
   return address_;
 }
 
+HandshakeParams TestEnv::client_params() const {
+  HandshakeParams params;
+  params.target_identities = {{"server@test", {}}};
+  return params;
+}
+
 std::unique_ptr<Channel> TestEnv::NewChannel(std::function<void(ChannelOptions&)> tune) {
   return NewChannelTo(address_, std::move(tune));
 }
@@ -224,7 +230,7 @@ std::unique_ptr<Channel> TestEnv::NewChannelTo(const std::string& address,
   o.resources = &resources_;
   if (alts_) {
     o.alts = client_config_;
-    o.alts_params.target_identities = {{"server@test", {}}};
+    o.alts_params = client_params();
   }
   if (tune) tune(o);
   absl::StatusOr<std::unique_ptr<Channel>> ch = Channel::Create(address, std::move(o));

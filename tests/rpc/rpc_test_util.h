@@ -58,6 +58,11 @@ class TestEnv {
   BufferPool& read_pool() { return *pool_; }
   const ConnectionResources* resources() const { return &resources_; }
   bool alts() const { return alts_; }
+  // client_config returns the handshaker config channels dial with (null
+  // on plaintext); client_params their handshake parameters (the server's
+  // identity as the target).
+  const std::shared_ptr<HandshakerConfig>& client_config() const { return client_config_; }
+  HandshakeParams client_params() const;
   const std::string& address() const { return address_; }
   void StopServer(absl::Duration grace = absl::ZeroDuration());
 
