@@ -46,7 +46,6 @@
 // Flags may be spelled with dashes or underscores (--churn-per-s or
 // --churn_per_s). Progress goes to stderr; results to stdout (and --json).
 
-#include <malloc.h>
 #include <openssl/mem.h>
 #include <openssl/rand.h>
 #include <sys/resource.h>
@@ -55,7 +54,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -82,6 +80,8 @@
 #include "benchmarks/common/bench_util.h"
 #include "benchmarks/common/heap_accounting.h"
 #include "benchmarks/common/json_writer.h"
+#include "benchmarks/common/load_harness.h"
+#include "benchmarks/common/load_stats.h"
 #include "benchmarks/common/progress_line.h"
 #include "benchmarks/common/table_printer.h"
 #include "conn/buffer_pool.h"
@@ -117,16 +117,10 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// kMaxConns: every connection is a client port on one loopback destination,
-// and Linux hands out about 28k ephemeral ports (32768..60999) per
-// destination; the rest is room for connections being reopened.
-constexpr int kMaxConns = 25000;
 // kMaxMessageSize bounds --max-size: the shared pattern is this much larger
 // than the largest message, and bigger messages only test the write
 // back-pressure path that throughput already covers.
 constexpr int kMaxMessageSize = 1 << 20;
-// kMaxDurationS bounds --duration-s (a day): longer soaks are a typo.
-constexpr int kMaxDurationS = 24 * 3600;
 // kMaxMessages bounds --messages so the message total fits any counter.
 constexpr int kMaxMessages = 1 << 24;
 // kMaxChurnPerS bounds --churn-per-s: each reopen is a handshake, and a
@@ -143,134 +137,19 @@ constexpr size_t kPatternExtra = (1 << 20) + 17;
 constexpr int kSetupWindow = 256;
 // kHandshakeConcurrency: handshakes each side runs at once (gRPC's cap).
 constexpr size_t kHandshakeConcurrency = kDefaultMaxConcurrentHandshakes;
-// kTick: period of each reactor's housekeeping timer (churn, and freeing
-// server ends that finished closing). 100 ticks a second spread the churn
-// evenly without measurable cost.
-constexpr absl::Duration kTick = absl::Milliseconds(10);
-// kChurnAttemptsPerClose: random picks tried to find a connection that may be
-// churned (one mid-message, not already closing) before giving up the tick.
-constexpr int kChurnAttemptsPerClose = 8;
-// kStallTimeout: a phase that makes no progress for this long has failed; a
-// lost message must fail the run, not hang it.
-constexpr absl::Duration kStallTimeout = absl::Seconds(30);
 // kDrainTimeout: once every client is done, server ends must finish closing
 // within this long.
 constexpr absl::Duration kDrainTimeout = absl::Seconds(10);
-// kPoll: how often the main thread looks at the counters.
-constexpr absl::Duration kPoll = absl::Milliseconds(5);
-// kFdHeadroom: descriptors beyond two per connection (listener, libevent,
-// stdio, connections being reopened).
-constexpr rlim_t kFdHeadroom = 512;
 // kMaxReportedErrors: distinct error messages kept for the report.
 constexpr size_t kMaxReportedErrors = 5;
 // kServerName, kClientName: the service accounts of the in-process PKI.
 constexpr char kServerName[] = "stress-server@alts.test";
 constexpr char kClientName[] = "stress-client@alts.test";
 
-// kCredentialValidity: how long from setup the PKI's leaves stay valid: more
-// than kMaxDurationS, so a day-long soak still handshakes at its end.
-constexpr absl::Duration kCredentialValidity = absl::Hours(25);
-static_assert(kCredentialValidity > absl::Seconds(kMaxDurationS));
 constexpr double kMiB = 1024.0 * 1024.0;
 // kFixedKeySize: the key material of ALTSRP_GCM_AES128_REKEY, the protocol
 // --fixed-key connections use (the one handshakes negotiate here).
 constexpr size_t kFixedKeySize = 44;
-
-// Rng is SplitMix64: tiny, fast and good enough for sizes and offsets.
-class Rng {
- public:
-  explicit Rng(uint64_t seed = 0) : state_(seed) {}
-  // Next returns the next 64 random bits.
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform returns a value in [lo, hi].
-  uint64_t Uniform(uint64_t lo, uint64_t hi) { return lo + Next() % (hi - lo + 1); }
-
- private:
-  uint64_t state_;
-};
-
-// LatencyHistogram counts nanosecond samples in log-linear buckets: exact
-// below 64 ns, then 32 buckets per power of two (at most ~3% wide), so
-// percentiles cost a fixed ~10 KiB per thread whatever the run length.
-class LatencyHistogram {
- public:
-  // Record counts one sample.
-  void Record(uint64_t ns) {
-    ++counts_[Index(ns)];
-    ++total_;
-  }
-  // Merge adds another histogram's samples.
-  void Merge(const LatencyHistogram& other) {
-    for (size_t i = 0; i < kBuckets; ++i) counts_[i] += other.counts_[i];
-    total_ += other.total_;
-  }
-  // Clear forgets every sample.
-  void Clear() {
-    counts_.fill(0);
-    total_ = 0;
-  }
-  // total returns the number of samples.
-  uint64_t total() const { return total_; }
-  // Percentile returns the middle of the bucket holding quantile q (0..1) in
-  // nanoseconds; 0 without samples.
-  double Percentile(double q) const {
-    if (total_ == 0) return 0;
-    const uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(q * total_ + 0.5));
-    uint64_t seen = 0;
-    for (size_t i = 0; i < kBuckets; ++i) {
-      seen += counts_[i];
-      if (seen >= rank) return (static_cast<double>(Lower(i)) + Lower(i + 1)) / 2;
-    }
-    return static_cast<double>(Lower(kBuckets));
-  }
-
- private:
-  static constexpr int kSubBits = 5;  // 32 buckets per power of two
-  static constexpr uint64_t kExact = 64;
-  static constexpr int kMaxExponent = 44;  // ~4.9 hours in ns; larger clamps
-  static constexpr size_t kBuckets = kExact + (kMaxExponent - 6 + 1) * (1 << kSubBits);
-
-  static size_t Index(uint64_t ns) {
-    if (ns < kExact) return static_cast<size_t>(ns);
-    const int e = std::min(63 - std::countl_zero(ns), kMaxExponent);
-    if (e == kMaxExponent && (ns >> e) > 1) return kBuckets - 1;
-    const uint64_t sub = (ns >> (e - kSubBits)) & ((1 << kSubBits) - 1);
-    return kExact + static_cast<size_t>(e - 6) * (1 << kSubBits) + sub;
-  }
-  // Lower returns the smallest value of bucket i.
-  static uint64_t Lower(size_t i) {
-    if (i < kExact) return i;
-    const size_t group = (i - kExact) >> kSubBits;
-    const uint64_t sub = (i - kExact) & ((1 << kSubBits) - 1);
-    const int e = static_cast<int>(group) + 6;
-    return (uint64_t{1} << e) + (sub << (e - kSubBits));
-  }
-
-  std::array<uint64_t, kBuckets> counts_{};
-  uint64_t total_ = 0;
-};
-
-// Counter is a statistic written by one reactor thread and read by the main
-// thread while running: a relaxed atomic without a locked add.
-class Counter {
- public:
-  // Add adds n; only the owning thread calls it.
-  void Add(uint64_t n) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  // Get returns the value (any thread).
-  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
-  // Reset zeroes the counter while its thread is quiescent.
-  void Reset() { v_.store(0, std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
 
 class Harness;
 class ClientConn;
@@ -293,10 +172,7 @@ struct alignas(64) ReactorState {
   std::vector<std::unique_ptr<ServerConn>> servers;
   // Server ends that were told to close and are flushing their last bytes.
   std::vector<ServerConn*> draining;
-  std::unique_ptr<ReactorEvent> timer;
-  Rng rng;
-  double churn_credit = 0;
-  SteadyClock::time_point last_tick;
+  ChurnPacer churn;
   LatencyHistogram latency;
   Counter messages;
   Counter bytes_verified;
@@ -348,16 +224,14 @@ class Harness {
   void Trim();
   // pool_stats returns the read pool's counters.
   BufferPoolStats pool_stats() const { return pool_->stats(); }
-  // first_errors returns the first kMaxReportedErrors error messages.
-  std::vector<std::string> first_errors() {
-    std::lock_guard<std::mutex> lock(errors_mu_);
-    return first_errors_;
-  }
+  // errors returns the errors counted so far, with the first
+  // kMaxReportedErrors messages.
+  const LoadErrors& errors() const { return errors_; }
 
   // The rest is called by connections, on their reactor threads.
 
   // Error counts one error and keeps its message if it is among the first.
-  void Error(const std::string& what);
+  void Error(const std::string& what) { errors_.Add(what); }
   // aborting returns true once a stalled run is being torn down: failures
   // are then expected and not counted.
   bool aborting() const { return aborting_.load(std::memory_order_acquire); }
@@ -391,8 +265,7 @@ class Harness {
   void AddServer(Reactor& reactor, std::unique_ptr<SecureConnection> conn);
   void SlotDone();
   void Tick(ReactorState& st);
-  void Churn(ReactorState& st, double elapsed_s);
-  // WaitFor polls `done` until it holds; false after kStallTimeout without
+  // WaitFor polls `done` until it holds; false after kLoadStallTimeout without
   // a change of `progress`.
   bool WaitFor(absl::FunctionRef<bool()> done, absl::FunctionRef<uint64_t()> progress,
                absl::FunctionRef<void()> on_poll);
@@ -402,10 +275,11 @@ class Harness {
 
   const bool fixed_key_;
   const std::vector<uint8_t> pattern_;
-  std::unique_ptr<ReactorGroup> group_;
-  std::unique_ptr<BufferPool> pool_;
-  std::unique_ptr<StoragePool> storage_;
-  ConnectionResources resources_;
+  std::unique_ptr<LoadStack> stack_;
+  // stack_'s parts.
+  ReactorGroup* group_ = nullptr;
+  BufferPool* pool_ = nullptr;
+  const ConnectionResources* resources_ = nullptr;
   std::vector<std::unique_ptr<ReactorState>> states_;
   // Handshake mode. Separate limiters per side (a process that dials itself
   // must not share one).
@@ -428,9 +302,8 @@ class Harness {
   std::atomic<uint64_t> opens_done_{0};
   std::atomic<uint64_t> slots_done_{0};
   std::atomic<uint64_t> servers_live_{0};
-  std::atomic<uint64_t> errors_{0};
-  std::mutex errors_mu_;
-  std::vector<std::string> first_errors_;  // guarded by errors_mu_
+  LoadErrors errors_{kMaxReportedErrors};
+  std::unique_ptr<ReactorTicker> ticker_;
 };
 
 // ClientConn sends its slot's messages one at a time and checks each echo.
@@ -650,7 +523,7 @@ Harness::~Harness() {
   if (listener_) listener_->Close();
   if (dialer_) dialer_->Close();
   if (group_) {
-    (void)group_->RunOnAllAndWait([&](Reactor& r) { state(r).timer.reset(); });
+    ticker_.reset();
     DestroyConnections();
     group_->Shutdown();
   }
@@ -662,41 +535,19 @@ Harness::~Harness() {
 absl::Status Harness::Init(int threads) {
   ReactorGroupOptions group_options;
   group_options.threads = static_cast<size_t>(threads);
-  absl::StatusOr<std::unique_ptr<ReactorGroup>> group =
-      ReactorGroup::Create(std::move(group_options));
-  if (!group.ok()) return group.status();
-  group_ = *std::move(group);
-  absl::StatusOr<std::unique_ptr<BufferPool>> pool = BufferPool::Create({});
-  if (!pool.ok()) return pool.status();
-  pool_ = *std::move(pool);
-  absl::StatusOr<std::unique_ptr<StoragePool>> storage = StoragePool::Create();
-  if (!storage.ok()) return storage.status();
-  storage_ = *std::move(storage);
-  resources_.read_pool = pool_.get();
-  resources_.storage = storage_.get();
+  absl::StatusOr<std::unique_ptr<LoadStack>> stack =
+      LoadStack::Create(std::move(group_options), /*write_pool=*/false);
+  if (!stack.ok()) return stack.status();
+  stack_ = *std::move(stack);
+  group_ = stack_->group.get();
+  pool_ = stack_->read_pool.get();
+  resources_ = &stack_->resources;
 
-  for (size_t i = 0; i < group_->size(); ++i) {
-    states_.push_back(std::make_unique<ReactorState>());
-    states_.back()->reactor = &group_->reactor(i);
-    states_.back()->rng = Rng(0x5eed0000 + i);
-  }
-  absl::Status timers = absl::OkStatus();
-  std::mutex timers_mu;
-  absl::Status ran = group_->RunOnAllAndWait([&](Reactor& r) {
-    ReactorState& st = state(r);
-    absl::StatusOr<std::unique_ptr<ReactorEvent>> timer =
-        ReactorEvent::CreateTimer(r, [this, &st](short) { Tick(st); });
-    absl::Status s = timer.ok() ? (*timer)->Add(kTick) : timer.status();
-    if (!s.ok()) {
-      std::lock_guard<std::mutex> lock(timers_mu);
-      timers = s;
-      return;
-    }
-    st.timer = *std::move(timer);
-    st.last_tick = SteadyClock::now();
-  });
-  if (!ran.ok()) return ran;
-  if (!timers.ok()) return timers;
+  states_ = MakeReactorStates<ReactorState>(*group_);
+  absl::StatusOr<std::unique_ptr<ReactorTicker>> ticker =
+      ReactorTicker::Start(*group_, kLoadTick, [this](Reactor& r) { Tick(state(r)); });
+  if (!ticker.ok()) return ticker.status();
+  ticker_ = *std::move(ticker);
 
   if (fixed_key_) {
     absl::StatusOr<int> fd = ListenLoopback();
@@ -708,9 +559,9 @@ absl::Status Harness::Init(int threads) {
   // The PKI: one root, a leaf for each side.
   absl::StatusOr<BenchPki> pki = BenchPki::Create();
   if (!pki.ok()) return pki.status();
-  auto server_leaf = pki->Credential(kServerName, kCredentialValidity);
+  auto server_leaf = pki->Credential(kServerName, kLoadCredentialValidity);
   if (!server_leaf.ok()) return server_leaf.status();
-  auto client_leaf = pki->Credential(kClientName, kCredentialValidity);
+  auto client_leaf = pki->Credential(kClientName, kLoadCredentialValidity);
   if (!client_leaf.ok()) return client_leaf.status();
   absl::StatusOr<std::shared_ptr<CertificateVerifier>> verifier =
       CertificateVerifier::Create({TrustRoot::FromSigningKey(pki->root())});
@@ -727,7 +578,7 @@ absl::Status Harness::Init(int threads) {
   dial_limiter_ = std::make_unique<HandshakeLimiter>(kHandshakeConcurrency);
   accept_limiter_ = std::make_unique<HandshakeLimiter>(kHandshakeConcurrency);
   ListenOptions listen_options;
-  listen_options.resources = &resources_;
+  listen_options.resources = resources_;
   listen_options.limiter = accept_limiter_.get();
   absl::StatusOr<std::unique_ptr<SecureListener>> listener = SecureListener::Listen(
       *group_, "127.0.0.1:0", server_config, std::move(listen_options),
@@ -746,19 +597,13 @@ absl::Status Harness::Init(int threads) {
   listener_ = *std::move(listener);
   address_ = listener_->address().ToString();
   DialerOptions dial_options;
-  dial_options.resources = &resources_;
+  dial_options.resources = resources_;
   dial_options.limiter = dial_limiter_.get();
   absl::StatusOr<std::unique_ptr<SecureDialer>> dialer =
       SecureDialer::Create(*group_, client_config, dial_options);
   if (!dialer.ok()) return dialer.status();
   dialer_ = *std::move(dialer);
   return absl::OkStatus();
-}
-
-void Harness::Error(const std::string& what) {
-  errors_.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(errors_mu_);
-  if (first_errors_.size() < kMaxReportedErrors) first_errors_.push_back(what);
 }
 
 bool Harness::HasMoreWork(const Slot& slot) const {
@@ -818,7 +663,7 @@ void Harness::OpenFixed(Slot* slot) {
   rs.Post(
       [this, &rs, fd = std::move(server_fd), protector = *std::move(server_protector)]() mutable {
         absl::StatusOr<std::unique_ptr<SecureConnection>> conn =
-            SecureConnection::Create(rs, fd.Release(), std::move(protector), &resources_);
+            SecureConnection::Create(rs, fd.Release(), std::move(protector), resources_);
         if (!conn.ok()) {
           if (!aborting()) Error(absl::StrCat("server: ", conn.status().ToString()));
           return;
@@ -828,7 +673,7 @@ void Harness::OpenFixed(Slot* slot) {
   const bool posted = rc.Post([this, &rc, slot, fd = std::move(client_fd),
                                protector = *std::move(client_protector)]() mutable {
     absl::StatusOr<std::unique_ptr<SecureConnection>> conn =
-        SecureConnection::Create(rc, fd.Release(), std::move(protector), &resources_);
+        SecureConnection::Create(rc, fd.Release(), std::move(protector), resources_);
     if (!conn.ok()) {
       OpenFailed(slot, conn.status());
       return;
@@ -893,10 +738,9 @@ void Harness::ClientEnded(Slot* slot, bool reopen) {
 void Harness::SlotDone() { slots_done_.fetch_add(1, std::memory_order_release); }
 
 void Harness::Tick(ReactorState& st) {
-  const SteadyClock::time_point now = SteadyClock::now();
-  const double elapsed_s = std::chrono::duration<double>(now - st.last_tick).count();
-  st.last_tick = now;
-  if (load_running() && config_.churn_per_s > 0) Churn(st, elapsed_s);
+  // Candidates are connections mid-message and not already closing.
+  st.churn.Tick(st.clients,
+                load_running() ? config_.churn_per_s / static_cast<double>(states_.size()) : 0);
   // Free the server ends whose last bytes have gone out.
   for (size_t i = st.draining.size(); i-- > 0;) {
     ServerConn* server = st.draining[i];
@@ -905,27 +749,6 @@ void Harness::Tick(ReactorState& st) {
     st.draining.pop_back();
     if (server->failed() && !aborting()) Error(absl::StrCat("server: ", server->error()));
     RemoveServer(server);
-  }
-  (void)st.timer->Add(kTick);
-}
-
-void Harness::Churn(ReactorState& st, double elapsed_s) {
-  st.churn_credit += config_.churn_per_s / static_cast<double>(states_.size()) * elapsed_s;
-  while (st.churn_credit >= 1) {
-    st.churn_credit -= 1;
-    ClientConn* victim = nullptr;
-    for (int attempt = 0; attempt < kChurnAttemptsPerClose && !st.clients.empty(); ++attempt) {
-      ClientConn* c = st.clients[st.rng.Uniform(0, st.clients.size() - 1)];
-      if (c->Churnable()) {
-        victim = c;
-        break;
-      }
-    }
-    if (victim == nullptr) {
-      st.churn_credit = 0;  // nothing to churn now; do not save up a burst
-      return;
-    }
-    victim->Churn();
   }
 }
 
@@ -937,20 +760,7 @@ uint64_t Harness::TotalMessages() const {
 
 bool Harness::WaitFor(absl::FunctionRef<bool()> done, absl::FunctionRef<uint64_t()> progress,
                       absl::FunctionRef<void()> on_poll) {
-  uint64_t last = progress();
-  absl::Time last_change = absl::Now();
-  while (!done()) {
-    absl::SleepFor(kPoll);
-    on_poll();
-    const uint64_t now = progress();
-    if (now != last) {
-      last = now;
-      last_change = absl::Now();
-    } else if (absl::Now() - last_change > kStallTimeout) {
-      return false;
-    }
-  }
-  return true;
+  return WaitForProgress(done, progress, on_poll, kLoadPoll, kLoadStallTimeout);
 }
 
 void Harness::DestroyConnections() {
@@ -988,11 +798,11 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
     st.messages.Reset();
     st.bytes_verified.Reset();
     st.reopened.Reset();
-    st.churn_credit = 0;
+    st.churn.Restart();
   });
   opens_done_ = 0;
   slots_done_ = 0;
-  const uint64_t errors_before = errors_.load();
+  const uint64_t errors_before = errors_.count();
   const uint64_t n = slots_.size();
 
   // Setup: every connection open before the load starts, at most
@@ -1027,35 +837,23 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
   if (!result.aborted) {
     const uint64_t total_messages =
         config.duration > absl::ZeroDuration() ? 0 : n * static_cast<uint64_t>(config.messages);
-    std::unique_ptr<ProgressLine> progress;
-    if (show_progress) {
-      progress =
-          total_messages > 0
-              ? std::make_unique<ProgressLine>("echoed", "messages", total_messages)
-              : std::make_unique<ProgressLine>(
-                    "ran", "seconds", static_cast<uint64_t>(absl::ToInt64Seconds(config.duration)));
-    }
+    LoadProgress progress(show_progress, "echoed", "messages", total_messages, config.duration);
     const absl::Time load_start = absl::Now();
     deadline_ = SteadyClock::now() + absl::ToChronoNanoseconds(config.duration);
     load_running_.store(true, std::memory_order_release);
     (void)group_->RunOnAllAndWait([&](Reactor& r) {
       ReactorState& st = state(r);
-      st.last_tick = SteadyClock::now();
+      st.churn.Restart();
       const std::vector<ClientConn*> clients = st.clients;
       for (ClientConn* c : clients) c->SendNext();
     });
     const bool ok =
         WaitFor([&] { return slots_done_.load(std::memory_order_acquire) == n; },
                 [&] { return TotalMessages() + slots_done_.load(); },
-                [&] {
-                  if (!progress) return;
-                  progress->Update(total_messages > 0 ? TotalMessages()
-                                                      : static_cast<uint64_t>(absl::ToInt64Seconds(
-                                                            absl::Now() - load_start)));
-                });
+                [&] { progress.Update(TotalMessages()); });
     result.load_s = absl::ToDoubleSeconds(absl::Now() - load_start);
     load_running_.store(false, std::memory_order_release);
-    if (progress) progress->Finish();
+    progress.Finish();
     if (!ok) {
       Error(absl::StrCat("load stalled: ", slots_done_.load(), " of ", n, " connections finished"));
       result.aborted = true;
@@ -1068,7 +866,7 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
     auto busy = [&] {
       return servers_live_.load() > 0 || (listener_ && listener_->stats().in_progress > 0);
     };
-    while (busy() && absl::Now() - drain_start < kDrainTimeout) absl::SleepFor(kPoll);
+    while (busy() && absl::Now() - drain_start < kDrainTimeout) absl::SleepFor(kLoadPoll);
     if (servers_live_.load() > 0) {
       Error(absl::StrCat(servers_live_.load(), " server connections still open ",
                          absl::FormatDuration(kDrainTimeout), " after their clients finished"));
@@ -1090,7 +888,7 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
   });
   result.p50_us = latency.Percentile(0.50) / 1000;
   result.p99_us = latency.Percentile(0.99) / 1000;
-  result.errors = errors_.load() - errors_before;
+  result.errors = errors_.count() - errors_before;
   if (config.duration <= absl::ZeroDuration() && !result.aborted &&
       result.messages != n * static_cast<uint64_t>(config.messages)) {
     // Every failure above is already counted; this only catches a miscount.
@@ -1103,55 +901,13 @@ RunResult Harness::Run(const RunConfig& config, bool show_progress) {
   return result;
 }
 
-void Harness::Trim() {
-  (void)group_->RunOnAllAndWait([&](Reactor&) {
-    pool_->Trim();
-    storage_->Trim();
-  });
-  pool_->Trim();
-  storage_->Trim();
-  malloc_trim(0);
-}
+void Harness::Trim() { stack_->Trim(); }
 
 // ---------------------------------------------------------------------------
 
-// RaiseFdLimit raises RLIMIT_NOFILE to its hard limit; false if that is
-// still below `need`.
-bool RaiseFdLimit(rlim_t need, rlim_t* got) {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    getrlimit(RLIMIT_NOFILE, &rl);
-  }
-  *got = rl.rlim_cur;
-  return rl.rlim_cur >= need;
-}
-
-std::string Mib(size_t bytes) { return absl::StrFormat("%.1f MiB", bytes / kMiB); }
-
-// DashesToUnderscores rewrites "--churn-per-s=5" as "--churn_per_s=5" (the
-// name part only), so flags may be spelled either way; Abseil knows only the
-// underscore names.
-std::vector<char*> DashesToUnderscores(int argc, char** argv, std::vector<std::string>& storage) {
-  storage.assign(argv, argv + argc);
-  std::vector<char*> out;
-  for (std::string& arg : storage) {
-    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
-      const size_t end = std::min(arg.find('='), arg.size());
-      std::replace(arg.begin() + 2, arg.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
-    }
-    out.push_back(arg.data());
-  }
-  return out;
-}
-
 // Main parses the flags, warms up, runs the load and reports.
 int Main(int argc, char** argv) {
-  std::vector<std::string> arg_storage;
-  std::vector<char*> args = DashesToUnderscores(argc, argv, arg_storage);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  ParseCommandLineWithDashes(argc, argv);
   RunConfig config;
   config.conns = absl::GetFlag(FLAGS_conns);
   const int threads = absl::GetFlag(FLAGS_threads);
@@ -1164,38 +920,25 @@ int Main(int argc, char** argv) {
   config.seed = absl::GetFlag(FLAGS_seed);
   const int margin_mb = absl::GetFlag(FLAGS_rss_margin_mb);
   const bool fixed_key = absl::GetFlag(FLAGS_fixed_key);
-  if (config.conns < 1 || config.conns > kMaxConns || threads < 1 ||
+  if (config.conns < 1 || config.conns > kMaxLoadConns || threads < 1 ||
       static_cast<size_t>(threads) > kMaxReactorThreads || config.messages < 1 ||
-      config.messages > kMaxMessages || duration_s < 0 || duration_s > kMaxDurationS ||
+      config.messages > kMaxMessages || duration_s < 0 || duration_s > kMaxLoadDurationS ||
       min_size < 1 || max_size < min_size || max_size > kMaxMessageSize ||
       !(config.churn_per_s >= 0 && config.churn_per_s <= kMaxChurnPerS) || margin_mb < 0) {
     std::fprintf(stderr,
                  "stress: need 1 <= --conns <= %d, 1 <= --threads <= %zu, 1 <= --messages <= %d, "
                  "0 <= --duration-s <= %d, 1 <= --min-size <= --max-size <= %d, "
                  "0 <= --churn-per-s <= %.0f, --rss-margin-mb >= 0\n",
-                 kMaxConns, kMaxReactorThreads, kMaxMessages, kMaxDurationS, kMaxMessageSize,
+                 kMaxLoadConns, kMaxReactorThreads, kMaxMessages, kMaxLoadDurationS, kMaxMessageSize,
                  kMaxChurnPerS);
     return 2;
   }
   config.min_size = static_cast<size_t>(min_size);
   config.max_size = static_cast<size_t>(max_size);
-  rlim_t fd_limit = 0;
-  const rlim_t fds_needed = 2 * static_cast<rlim_t>(config.conns) + kFdHeadroom;
-  if (!RaiseFdLimit(fds_needed, &fd_limit)) {
-    std::fprintf(stderr, "stress: %d connections need %llu descriptors; the limit is %llu\n",
-                 config.conns, static_cast<unsigned long long>(fds_needed),
-                 static_cast<unsigned long long>(fd_limit));
-    return 2;
-  }
+  if (!RaiseFdLimitFor(config.conns, "stress")) return 2;
 
-  const size_t rss_initial = CurrentRssBytes();
-  std::vector<uint8_t> pattern(config.max_size + kPatternExtra);
-  Rng pattern_rng(config.seed);
-  for (size_t i = 0; i < pattern.size(); i += 8) {
-    const uint64_t v = pattern_rng.Next();
-    std::memcpy(pattern.data() + i, &v, std::min<size_t>(8, pattern.size() - i));
-  }
-  Harness harness(fixed_key, std::move(pattern));
+  MemoryReport memory(margin_mb);
+  Harness harness(fixed_key, MakePattern(config.max_size + kPatternExtra, config.seed));
   if (absl::Status s = harness.Init(threads); !s.ok()) {
     std::fprintf(stderr, "stress: setup failed: %s\n", s.ToString().c_str());
     return 1;
@@ -1207,28 +950,18 @@ int Main(int argc, char** argv) {
   warmup.messages = 2;
   warmup.duration = absl::ZeroDuration();
   warmup.churn_per_s = 0;
-  const RunResult warm = harness.Run(warmup, /*show_progress=*/false);
-  harness.Trim();
-  const size_t rss_start = CurrentRssBytes();
-  const int64_t heap_start = TakeHeapSnapshot().live_bytes;
-
-  std::printf(
+  BufferPoolStats pool;
+  const std::string banner = absl::StrFormat(
       "stress: %d connections on %d reactor threads, %s, messages of %zu..%zu bytes, "
-      "churn %.0f/s, %s\n",
+      "churn %.0f/s, %s",
       config.conns, threads,
-      duration_s > 0 ? absl::StrCat(duration_s, " s of load").c_str()
-                     : absl::StrCat(config.messages, " messages each").c_str(),
+      duration_s > 0 ? absl::StrCat(duration_s, " s of load")
+                     : absl::StrCat(config.messages, " messages each"),
       config.min_size, config.max_size, config.churn_per_s,
       fixed_key ? "fixed keys" : "full handshakes");
-  std::fflush(stdout);
-  RunResult r = warm.errors > 0 ? warm : harness.Run(config, /*show_progress=*/true);
-  const BufferPoolStats pool = harness.pool_stats();
-  harness.Trim();
-  const size_t rss_after = CurrentRssBytes();
-  const int64_t heap_after = TakeHeapSnapshot().live_bytes;
-  const size_t peak_rss = PeakRssBytes();
-  const double margin = margin_mb * kMiB;
-  const bool rss_ok = static_cast<double>(rss_after) <= static_cast<double>(rss_start) + margin;
+  const RunResult r = WarmUpAndRun(harness, warmup, config, banner, memory,
+                                   [&] { pool = harness.pool_stats(); });
+  const bool rss_ok = memory.ok();
   const double messages_per_s = r.load_s > 0 ? r.messages / r.load_s : 0;
 
   TablePrinter table({"metric", "value"});
@@ -1245,25 +978,8 @@ int Main(int argc, char** argv) {
       absl::StrFormat("%d (%.1f MiB)", r.bytes_verified, r.bytes_verified / kMiB));
   row("connections reopened", absl::StrCat(r.reopened));
   row("errors", absl::StrCat(r.errors));
-  row("pool high water",
-      absl::StrFormat("%d buffers of %d bytes (%s); %d allocated in all",
-                      pool.high_water_outstanding, pool.buffer_size,
-                      Mib(pool.high_water_outstanding * pool.buffer_size), pool.allocations));
-  row("RSS before warm-up", Mib(rss_initial));
-  row("RSS at start", Mib(rss_start));
-  row("peak RSS", Mib(peak_rss));
-  row("RSS after", Mib(rss_after));
-  row("heap live start -> after",
-      absl::StrFormat("%s -> %s", Mib(static_cast<size_t>(std::max<int64_t>(heap_start, 0))),
-                      Mib(static_cast<size_t>(std::max<int64_t>(heap_after, 0)))));
-  table.Print(stdout);
-  std::printf("RSS after - start = %+.1f MiB (margin %d MiB): %s\n",
-              (static_cast<double>(rss_after) - static_cast<double>(rss_start)) / kMiB, margin_mb,
-              rss_ok ? "PASS" : "FAIL");
-  std::printf("errors: %llu: %s\n", static_cast<unsigned long long>(r.errors),
-              r.errors == 0 ? "PASS" : "FAIL");
-  for (const std::string& e : harness.first_errors())
-    std::fprintf(stderr, "stress: %s\n", e.c_str());
+  row("pool high water", PoolHighWaterText(pool));
+  PrintLoadReport(table, memory, harness.errors(), r.errors, "stress");
 
   const std::string json_path = absl::GetFlag(FLAGS_json);
   if (!json_path.empty()) {
@@ -1275,10 +991,10 @@ int Main(int argc, char** argv) {
         .AddDouble("p99_us", r.p99_us)
         .AddUint("bytes_verified", r.bytes_verified)
         .AddUint("errors", r.errors)
-        .AddUint("peak_rss_bytes", peak_rss)
+        .AddUint("peak_rss_bytes", memory.peak_rss)
         .AddUint("pool_high_water", pool.high_water_outstanding)
-        .AddUint("rss_after_bytes", rss_after)
-        .AddUint("rss_start_bytes", rss_start)
+        .AddUint("rss_after_bytes", memory.rss_after)
+        .AddUint("rss_start_bytes", memory.rss_start)
         .AddUint("messages", r.messages)
         .AddUint("reopened", r.reopened)
         .AddBool("rss_within_margin", rss_ok);

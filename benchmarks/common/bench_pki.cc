@@ -36,9 +36,9 @@ absl::StatusOr<std::shared_ptr<const WorkloadCredential>> BenchPki::Credential(
 }
 
 absl::StatusOr<std::shared_ptr<HandshakerConfig>> BenchPki::Config(
-    absl::string_view service_account) const {
+    absl::string_view service_account, absl::Duration valid_for) const {
   absl::StatusOr<std::shared_ptr<const WorkloadCredential>> credential =
-      Credential(service_account);
+      Credential(service_account, valid_for);
   if (!credential.ok()) return credential.status();
   absl::StatusOr<std::shared_ptr<CertificateVerifier>> verifier =
       CertificateVerifier::Create({TrustRoot::FromSigningKey(root_)});

@@ -30,10 +30,11 @@ class BenchPki {
   absl::StatusOr<std::shared_ptr<const WorkloadCredential>> Credential(
       absl::string_view service_account, absl::Duration valid_for = kDefaultValidity) const;
 
-  // Config returns a handshaker config for `service_account` trusting this
-  // root (verified-chain cache on, default deadline).
+  // Config returns a handshaker config for `service_account` (its leaf valid
+  // for `valid_for`, as Credential) trusting this root (verified-chain cache
+  // on, default deadline).
   absl::StatusOr<std::shared_ptr<HandshakerConfig>> Config(
-      absl::string_view service_account) const;
+      absl::string_view service_account, absl::Duration valid_for = kDefaultValidity) const;
 
   const SigningKey& root() const { return root_; }
 

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
+#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "conn/socket_util.h"
 
@@ -62,6 +64,31 @@ double MedianOf(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
   return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+bool RaiseFdLimit(rlim_t need, rlim_t* got) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  *got = rl.rlim_cur;
+  return rl.rlim_cur >= need;
+}
+
+void ParseCommandLineWithDashes(int argc, char** argv) {
+  std::vector<std::string> storage(argv, argv + argc);
+  std::vector<char*> args;
+  for (std::string& arg : storage) {
+    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+      const size_t end = std::min(arg.find('='), arg.size());
+      std::replace(arg.begin() + 2, arg.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+    }
+    args.push_back(arg.data());
+  }
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
 }
 
 bool WriteJsonResults(const JsonResults& json, const std::string& path, absl::string_view program) {

@@ -3,9 +3,11 @@
 
 // Small pieces the whole-system benchmark programs share: an owned file
 // descriptor, errno statuses, waiting on sockets with a stall timeout, a
-// loopback listener, thread CPU time and writing the --json results.
+// loopback listener, thread CPU time, the descriptor limit, flags spelled
+// with dashes and writing the --json results.
 
 #include <poll.h>
+#include <sys/resource.h>
 
 #include <string>
 #include <utility>
@@ -78,6 +80,16 @@ double ThreadCpuSeconds();
 // MedianOf returns the median of `values` (the mean of the middle two for an
 // even count), 0 for none.
 double MedianOf(std::vector<double> values);
+
+// RaiseFdLimit raises RLIMIT_NOFILE to its hard limit and stores the
+// resulting limit in *got; false if that is still below `need`.
+bool RaiseFdLimit(rlim_t need, rlim_t* got);
+
+// ParseCommandLineWithDashes parses the flags as absl::ParseCommandLine
+// does, after rewriting "--churn-per-s=5" as "--churn_per_s=5" (the name part
+// only), so flags may be spelled either way; Abseil knows only the
+// underscore names.
+void ParseCommandLineWithDashes(int argc, char** argv);
 
 // WriteJsonResults writes `json` to `path` ('-' for stdout). On failure it
 // prints "<program>: <status>" to stderr and returns false; the program
