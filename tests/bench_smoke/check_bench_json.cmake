@@ -1,6 +1,6 @@
 # check_bench_json.cmake: runs one whole-system benchmark program with tiny
 # sizes and checks its JSON results. Usage:
-#   cmake -DPROGRAM=<path> -DKIND=throughput|alloc_stats|handshake_bench|stress|idle_memory|many_active
+#   cmake -DPROGRAM=<path> -DKIND=throughput|alloc_stats|handshake_bench|stress|rpc_stress|idle_memory|many_active
 #         -DJSON=<out path> -P check_bench_json.cmake
 # Fails (FATAL_ERROR) if the program exits non-zero (each does when a
 # transfer, handshake or echo failed), the JSON does not parse, a row is
@@ -98,6 +98,23 @@ elseif(KIND STREQUAL "stress")
                      pool_high_water rss_after_bytes messages)
   set(_expected_rows "64")
   set(_int_checks "messages:EQUAL:1280")
+elseif(KIND STREQUAL "rpc_stress")
+  # 64 ALTS channels of 20 calls each with churn: one row for the whole run,
+  # every call completed (interrupted ones run again), and calls of every
+  # kind, cancelled and past their deadline included, actually ran, as did
+  # the churn.
+  set(_args --conns=64 --calls=20 --max-size=4096 --churn-per-s=500 --cancel-fraction=0.1
+            --deadline-fraction=0.1 --deadline-ms=20)
+  set(_key_fields conns)
+  set(_string_fields)
+  set(_number_fields conns calls_per_s p50_us p99_us bytes_verified server_bytes_verified errors
+                     peak_rss_bytes pool_high_water rss_start_bytes rss_after_bytes calls
+                     unary_calls stream_calls cancelled_calls deadline_calls interrupted_calls
+                     reopened)
+  set(_expected_rows "64")
+  set(_int_checks "calls:EQUAL:1280" "unary_calls:GREATER:0" "stream_calls:GREATER:0"
+                  "cancelled_calls:GREATER:0" "deadline_calls:GREATER:0" "reopened:GREATER:0")
+  set(_positive_fields calls_per_s bytes_verified server_bytes_verified)
 elseif(KIND STREQUAL "idle_memory")
   # Two sweep points of 16 and 32 pairs, every mode 3 times, alternating,
   # plus the SVG. The published claims: an idle on-demand endpoint holds no
