@@ -1,5 +1,7 @@
 #include "rpc/server.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -187,6 +189,10 @@ class ServerCallImpl final : public ServerCall {
   void SendHeadersIfNeeded();
   void SendTrailers();
   void FailCall(const absl::Status& status);
+  // AbandonWrite drops the write in flight, if any, and tells the handler
+  // (OnWriteDone(false)): every accepted Write is answered once, also when
+  // the call ends under it.
+  void AbandonWrite();
 };
 
 // ---------------------------------------------------------------------------
@@ -296,15 +302,22 @@ void ServerCallImpl::SendTrailers() {
   if (stream_id_ != 0 && !half_closed_) conn_->session().ResetStream(id, http2::ErrorCode::kNoError);
 }
 
+void ServerCallImpl::AbandonWrite() {
+  if (!out_.pending()) return;
+  out_.Clear();
+  handler_->OnWriteDone(false);
+}
+
 void ServerCallImpl::FailCall(const absl::Status& status) {
-  // The library ends the call (bad message, size limit, deadline): the
-  // client hears the status, the handler a cancellation.
+  // The library ends the call (bad message, size limit): the client hears
+  // the status; the handler hears OnWriteDone(false) for a write in flight,
+  // then OnDone.
   if (done_) return;
   if (!finished_) {
     finished_ = true;
     finish_status_ = status;
-    out_.Clear();
     finish_queued_ = false;
+    AbandonWrite();
     SendTrailers();
   }
   if (stream_id_ != 0) {
@@ -370,15 +383,13 @@ void ServerCallImpl::OnHalfClose() {
 void ServerCallImpl::OnStreamGone(http2::CloseCause cause) {
   stream_id_ = 0;
   reader_.Reset();
-  if (!finished_) {
-    // Reset by the client, lost with the connection, or shut down.
-    cancelled_ = true;
-    if (out_.pending()) {
-      out_.Clear();
-      handler_->OnWriteDone(false);
-    }
-    handler_->OnCancel();
-  }
+  // Reset by the client, lost with the connection, or shut down: a call
+  // the handler did not finish is cancelled. A write in flight is answered
+  // either way (Finish may wait behind it).
+  const bool cancel = !finished_;
+  if (cancel) cancelled_ = true;
+  AbandonWrite();
+  if (cancel) handler_->OnCancel();
   MarkDone();
 }
 
@@ -388,8 +399,8 @@ void ServerCallImpl::CheckDeadline(absl::Time now) {
     cancelled_ = true;
     finished_ = true;
     finish_status_ = absl::DeadlineExceededError("Deadline Exceeded");
-    out_.Clear();
     finish_queued_ = false;
+    AbandonWrite();
     SendTrailers();
     if (stream_id_ != 0) conn_->session().ResetStream(stream_id_, http2::ErrorCode::kCancel);
     handler_->OnCancel();
@@ -749,13 +760,61 @@ absl::StatusOr<std::string> Server::AddListener(const std::string& address) {
   return bound;
 }
 
-void Server::Adopt(Reactor& reactor, std::unique_ptr<SecureConnection> connection,
+bool Server::Adopt(Reactor& reactor, std::unique_ptr<SecureConnection> connection,
                    std::shared_ptr<const PeerIdentity> peer, std::string peer_address) {
-  if (shutting_down_.load(std::memory_order_acquire)) return;  // dropped: closes the socket
+  if (shutting_down_.load(std::memory_order_acquire)) return false;  // dropped: closes the socket
   accepted_.fetch_add(1, std::memory_order_relaxed);
   auto* c = new ServerConnection(this, reactor, std::move(peer), std::move(peer_address));
   ConnectionOpened(c);
   c->Attach(std::move(connection));
+  return true;
+}
+
+absl::Status Server::ServeConnectedSocket(int fd, std::string peer_address) {
+  if (fd < 0) return absl::InvalidArgumentError("ServeConnectedSocket: no socket");
+  if (options_.alts != nullptr || shutting_down_.load(std::memory_order_acquire)) {
+    close(fd);
+    return absl::FailedPreconditionError(
+        options_.alts != nullptr ? "ServeConnectedSocket: an ALTS server needs a handshake"
+                                 : "server is shut down");
+  }
+  serving_.store(true);
+  auto serve = [this, fd, peer_address = std::move(peer_address)](Reactor& r) mutable {
+    absl::StatusOr<std::unique_ptr<SecureConnection>> conn =
+        SecureConnection::CreatePlaintext(r, fd, options_.resources);
+    if (!conn.ok()) return conn.status();  // CreatePlaintext closed the fd
+    if (!Adopt(r, std::move(*conn), nullptr, std::move(peer_address))) {
+      return absl::FailedPreconditionError("server is shut down");
+    }
+    return absl::OkStatus();
+  };
+  // On one of the group's threads: serve here (waiting for another reactor
+  // could wait on a thread that waits on this one).
+  for (size_t i = 0; i < options_.group->size(); ++i) {
+    Reactor& r = options_.group->reactor(i);
+    if (r.InReactorThread()) return serve(r);
+  }
+  struct Outcome {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status status;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  Reactor& target = options_.group->Pick(static_cast<uint64_t>(fd));
+  if (!target.Post([outcome, &target, serve = std::move(serve)]() mutable {
+        absl::Status s = serve(target);
+        std::lock_guard<std::mutex> lock(outcome->mu);
+        outcome->status = std::move(s);
+        outcome->done = true;
+        outcome->cv.notify_all();
+      })) {
+    close(fd);
+    return absl::FailedPreconditionError("the server's reactors are shut down");
+  }
+  std::unique_lock<std::mutex> lock(outcome->mu);
+  outcome->cv.wait(lock, [&] { return outcome->done; });
+  return outcome->status;
 }
 
 void Server::ConnectionOpened(ServerConnection* c) {

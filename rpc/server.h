@@ -207,6 +207,19 @@ class Server {
   // outside the group's reactor threads.
   absl::StatusOr<std::string> AddListener(const std::string& address);
 
+  // ServeConnectedSocket serves plaintext HTTP/2 (h2c) on `fd`, a connected
+  // stream socket (TCP or Unix domain: one end of a socketpair, or a socket
+  // handed over by a supervisor), as gRPC's AddInsecureChannelFromFd does.
+  // The server owns `fd` from the call on (it is closed on failure too). The
+  // connection runs on the calling reactor when called from one of the
+  // group's threads, otherwise on the one the group picks; it is counted,
+  // limited and shut down like an accepted one, and `peer_address` is what
+  // its calls report as theirs. Returns once the connection is served:
+  // kFailedPrecondition for an ALTS server (its connections need a
+  // handshake: AddListener) or once shutting down, kInvalidArgument for a
+  // negative fd, the error of SecureConnection::CreatePlaintext otherwise.
+  absl::Status ServeConnectedSocket(int fd, std::string peer_address = "");
+
   // Shutdown stops accepting, sends GOAWAY on every connection, lets calls
   // in flight finish for up to `grace`, then cancels the rest and closes
   // every connection. Returns once all are gone. Idempotent; call from
@@ -236,7 +249,9 @@ class Server {
 
  private:
   explicit Server(ServerOptions options);
-  void Adopt(Reactor& reactor, std::unique_ptr<SecureConnection> connection,
+  // Adopt serves `connection` on `reactor` (its thread); false, dropping the
+  // connection, once shutting down.
+  bool Adopt(Reactor& reactor, std::unique_ptr<SecureConnection> connection,
              std::shared_ptr<const PeerIdentity> peer, std::string peer_address);
 
   ServerOptions options_;
