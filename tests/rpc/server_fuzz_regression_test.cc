@@ -1,3 +1,4 @@
+// alts-test-labels: threads
 // Regressions found by tests/fuzz/rpc_server_fuzzer: a call that ends while
 // its handler's write waits for flow control answers that write with
 // OnWriteDone(false) before OnDone, however it ends (deadline, a request
