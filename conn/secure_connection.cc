@@ -354,8 +354,14 @@ void SecureConnection::FinishDispatch() {
 
 bool SecureConnection::Deliver(absl::Span<uint8_t> data, BufferLease& lease) {
   bool* alive = alive_;
+  const bool was_delivering = delivering_;
+  delivering_ = true;
   handler_->OnData(data, lease);
   if (alive != nullptr && !*alive) return false;
+  delivering_ = was_delivering;
+  // A failure during OnData (a write the handler made met a reset) kept
+  // the pinned buffer the handler was reading from: release it now.
+  if (!status_.ok() && !delivering_) pinned_.Reset();
   return status_.ok();
 }
 
@@ -782,7 +788,8 @@ void SecureConnection::ReleaseBuffers() {
   partial_.Reset();
   partial_held_ = 0;
   partial_frame_size_ = 0;
-  pinned_.Reset();
+  // Not while OnData reads the bytes it holds (Deliver releases it after).
+  if (!delivering_) pinned_.Reset();
 }
 
 }  // namespace alts

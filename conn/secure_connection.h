@@ -302,6 +302,9 @@ class SecureConnection final : public ReadyReader, private BufferWaiter, private
   bool write_closing_ = false;         // Close() called
   bool write_closed_ = false;          // shutdown(SHUT_WR) done
   bool end_reported_ = false;
+  // Inside the handler's OnData: a failure then keeps pinned_, whose bytes
+  // the handler may still be reading.
+  bool delivering_ = false;
 };
 
 }  // namespace alts
