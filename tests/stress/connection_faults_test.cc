@@ -17,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -44,9 +45,6 @@ constexpr absl::Duration kHandshakeDeadline = absl::Seconds(10);
 // kAcceptFaultRate: accept4 failures (EINTR / spurious EAGAIN) in the
 // storm scenarios.
 constexpr double kAcceptFaultRate = 0.3;
-// Both sides send two handshake messages (Init, Finished) in a full
-// handshake without resumption.
-constexpr int kHandshakeMessagesPerSide = 2;
 
 // One run: what each end saw. Written on reactor threads under mu.
 struct DialRun {
@@ -206,10 +204,7 @@ class ConnectionFaultsTest : public ::testing::TestWithParam<FaultScenario> {
     ASSERT_TRUE(Dial(&run, 0));
     ASSERT_TRUE(run.client_end.ok()) << run.client_end << run.client_handshake;
     Dispose(&run);
-    std::vector<FdRecord> records = plan.records();
-    ASSERT_EQ(records.size(), 2u);
-    client_handshake_bytes_ = HandshakePrefix(records[0].written, kHandshakeMessagesPerSide);
-    server_handshake_bytes_ = HandshakePrefix(records[1].written, kHandshakeMessagesPerSide);
+    std::tie(client_handshake_bytes_, server_handshake_bytes_) = FullHandshakeBytes(plan.records());
     ASSERT_NE(client_handshake_bytes_, absl::string_view::npos);
     ASSERT_NE(server_handshake_bytes_, absl::string_view::npos);
   }
@@ -359,13 +354,6 @@ void ConnectionFaultsTest::RunSeed(FaultScenario scenario, uint64_t seed,
   EXPECT_EQ(CountOpenFds(), fds_before) << "leaked fds";
 }
 
-// PeerEnds formats the cut peers' ends, e.g. " boundary:OK=3 inside:DATA_LOSS=5".
-std::string PeerEnds(const ScenarioSummary& summary) {
-  std::string out;
-  for (const auto& [end, n] : summary.peer_ends) absl::StrAppend(&out, " ", end, "=", n);
-  return out;
-}
-
 TEST_P(ConnectionFaultsTest, HandshakeAndRecordsIntactOrSpecificError) {
   const FaultScenario scenario = GetParam();
   Calibrate();
@@ -374,19 +362,14 @@ TEST_P(ConnectionFaultsTest, HandshakeAndRecordsIntactOrSpecificError) {
   ScenarioSummary summary;
   const uint64_t base = 10000 * (static_cast<uint64_t>(scenario) + 1);
   // ALTS_STRESS_SEED=<seed> reruns one seed alone (the failure messages
-  // name it).
-  const char* only = getenv("ALTS_STRESS_SEED");
-  const int runs = kSeedsPerScenario * StressScale();  // ALTS_STRESS_SCALE: the long version
-  int expected_runs = runs;
-  for (int i = 0; i < runs && !HasFatalFailure(); ++i) {
-    const uint64_t seed = StressSeed(base, i, kSeedsPerScenario);
-    if (only != nullptr && std::to_string(seed) != only) {
-      --expected_runs;
-      continue;
-    }
+  // name it); ALTS_STRESS_SCALE runs the long version.
+  const std::vector<uint64_t> seeds = StressSeeds(base, kSeedsPerScenario);
+  if (seeds.empty()) GTEST_SKIP() << "ALTS_STRESS_SEED is not one of this case's seeds";
+  const int expected_runs = static_cast<int>(seeds.size());
+  for (uint64_t seed : seeds) {
+    if (HasFatalFailure()) break;
     RunSeed(scenario, seed, &summary);
   }
-  if (expected_runs == 0) GTEST_SKIP() << "ALTS_STRESS_SEED is not one of this case's seeds";
   EXPECT_EQ(summary.runs, expected_runs);
   EXPECT_EQ(summary.bytes_lost, 0);
   EXPECT_EQ(summary.corrupted, 0);
@@ -397,18 +380,16 @@ TEST_P(ConnectionFaultsTest, HandshakeAndRecordsIntactOrSpecificError) {
   } else {
     EXPECT_GT(summary.faults.Total(), 0u);
   }
-  std::string ends;
-  for (const auto& [codes, n] : summary.ends) absl::StrAppend(&ends, " ", codes, "=", n);
   std::cout << "[ summary  ] " << ScenarioName(scenario) << " seeds " << base << ".."
             << base + kSeedsPerScenario - 1 << " (handshake bytes client "
             << client_handshake_bytes_ << ", server " << server_handshake_bytes_
             << "): faults " << summary.faults.ToString() << "; cuts in the handshake "
-            << summary.handshake_cuts << "; ends (client/server)" << ends << "; bytes lost "
-            << summary.bytes_lost << "; corrupted " << summary.corrupted << "; "
+            << summary.handshake_cuts << "; ends (client/server)" << FormatCounts(summary.ends)
+            << "; bytes lost " << summary.bytes_lost << "; corrupted " << summary.corrupted << "; "
             << (IsCut(scenario) ? absl::StrCat("lost at the cuts in the records: ",
                                                summary.cut_loss.ToString(),
-                                               "; peer ends by cut position", PeerEnds(summary),
-                                               "; ")
+                                               "; peer ends by cut position",
+                                               FormatCounts(summary.peer_ends), "; ")
                                 : std::string())
             << absl::ToInt64Milliseconds(absl::Now() - start) << " ms\n";
 }

@@ -256,13 +256,6 @@ void RecordFaultsTest::RunSeed(FaultScenario scenario, Transport transport, uint
   EXPECT_EQ(CountOpenFds(), fds_before) << "leaked fds";
 }
 
-// PeerEnds formats the cut peers' ends, e.g. " boundary:OK=3 inside:DATA_LOSS=5".
-std::string PeerEnds(const CaseSummary& summary) {
-  std::string out;
-  for (const auto& [end, n] : summary.peer_ends) absl::StrAppend(&out, " ", end, "=", n);
-  return out;
-}
-
 TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
   const auto [scenario, transport] = GetParam();
   const absl::Time start = absl::Now();
@@ -270,19 +263,14 @@ TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
   const uint64_t base = 1000 * (static_cast<uint64_t>(scenario) + 1) +
                         100 * static_cast<uint64_t>(transport);
   // ALTS_STRESS_SEED=<seed> reruns one seed alone (the failure messages
-  // name it).
-  const char* only = getenv("ALTS_STRESS_SEED");
-  const int runs = kSeedsPerCase * StressScale();  // ALTS_STRESS_SCALE: the long version
-  int expected_runs = runs;
-  for (int i = 0; i < runs && !HasFatalFailure(); ++i) {
-    const uint64_t seed = StressSeed(base, i, kSeedsPerCase);
-    if (only != nullptr && std::to_string(seed) != only) {
-      --expected_runs;
-      continue;
-    }
+  // name it); ALTS_STRESS_SCALE runs the long version.
+  const std::vector<uint64_t> seeds = StressSeeds(base, kSeedsPerCase);
+  if (seeds.empty()) GTEST_SKIP() << "ALTS_STRESS_SEED is not one of this case's seeds";
+  const int expected_runs = static_cast<int>(seeds.size());
+  for (uint64_t seed : seeds) {
+    if (HasFatalFailure()) break;
     RunSeed(scenario, transport, seed, &summary);
   }
-  if (expected_runs == 0) GTEST_SKIP() << "ALTS_STRESS_SEED is not one of this case's seeds";
   EXPECT_EQ(summary.runs, expected_runs);
   EXPECT_EQ(summary.bytes_lost, 0);
   EXPECT_EQ(summary.corrupted, 0);
@@ -313,16 +301,15 @@ TEST_P(RecordFaultsTest, EveryByteIntactOrSpecificError) {
       EXPECT_EQ(summary.faults[Fault::kHalfClose], static_cast<uint64_t>(expected_runs));
       break;
   }
-  std::string ends;
-  for (const auto& [codes, n] : summary.ends) absl::StrAppend(&ends, " ", codes, "=", n);
   std::cout << "[ summary  ] " << ScenarioName(scenario) << "/"
             << (transport == Transport::kTcp ? "tcp" : "socketpair") << " seeds " << base
             << ".." << base + kSeedsPerCase - 1 << ": faults " << summary.faults.ToString()
-            << "; ends (client/server)" << ends << "; bytes lost " << summary.bytes_lost
+            << "; ends (client/server)" << FormatCounts(summary.ends) << "; bytes lost "
+            << summary.bytes_lost
             << "; corrupted " << summary.corrupted << "; "
             << (IsCut(scenario) ? absl::StrCat("lost at the cuts: ", summary.cut_loss.ToString(),
-                                               "; peer ends by cut position", PeerEnds(summary),
-                                               "; ")
+                                               "; peer ends by cut position",
+                                               FormatCounts(summary.peer_ends), "; ")
                                 : std::string())
             << (kBudgetedRunEvery == 0
                     ? std::string()

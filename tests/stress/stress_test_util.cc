@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,23 @@ int StressScale() {
   const int scale = atoi(value);
   return scale > 0 ? scale : 1;
 }
+std::vector<uint64_t> StressSeeds(uint64_t base, int per_case) {
+  const char* only = getenv("ALTS_STRESS_SEED");
+  const int runs = per_case * StressScale();
+  std::vector<uint64_t> seeds;
+  for (int i = 0; i < runs; ++i) {
+    const uint64_t seed = StressSeed(base, i, per_case);
+    if (only == nullptr || std::to_string(seed) == only) seeds.push_back(seed);
+  }
+  return seeds;
+}
+
+std::string FormatCounts(const std::map<std::string, int>& counts) {
+  std::string out;
+  for (const auto& [name, n] : counts) absl::StrAppend(&out, " ", name, "=", n);
+  return out;
+}
+
 namespace {
 
 // kMaxWriteChunk: the largest single Write a Sender makes; spans several
@@ -111,6 +129,13 @@ size_t HandshakePrefix(absl::string_view stream, int messages) {
     if (pos > stream.size()) return absl::string_view::npos;
   }
   return pos;
+}
+
+std::pair<size_t, size_t> FullHandshakeBytes(const std::vector<FdRecord>& records) {
+  constexpr int kMessagesPerSide = 2;  // Init, Finished
+  if (records.size() != 2) return {absl::string_view::npos, absl::string_view::npos};
+  return {HandshakePrefix(records[0].written, kMessagesPerSide),
+          HandshakePrefix(records[1].written, kMessagesPerSide)};
 }
 
 const char* ScenarioName(FaultScenario scenario) {

@@ -6,8 +6,10 @@
 #include <memory>
 #include <mutex>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -43,6 +45,15 @@ inline uint64_t StressSeed(uint64_t base, int i, int per_case) {
   return i < per_case ? base + static_cast<uint64_t>(i)
                       : (base << 24) + static_cast<uint64_t>(i);
 }
+
+// StressSeeds returns the seeds a case whose seeds start at `base` runs:
+// per_case * StressScale() of them (StressSeed), or only ALTS_STRESS_SEED
+// when it is set (none when it is not one of them: the case skips).
+std::vector<uint64_t> StressSeeds(uint64_t base, int per_case);
+
+// FormatCounts renders counts by name, e.g. " OK=3 UNAVAILABLE=5", for the
+// summary lines.
+std::string FormatCounts(const std::map<std::string, int>& counts);
 
 // CountOpenFds returns how many descriptors the process has open (entries
 // of /proc/self/fd, not counting the one used to list them).
@@ -88,6 +99,13 @@ struct CutLoss {
 // messages (type byte, 3-byte big-endian length, body) of `stream`, or
 // npos if they are not all complete in it.
 size_t HandshakePrefix(absl::string_view stream, int messages);
+
+// FullHandshakeBytes returns the bytes each side sent in a full handshake
+// without resumption (two messages each, Init and Finished), from the
+// captured `records` of a clean run (the client's socket first, the
+// server's second): {client, server}, npos for a side whose messages are
+// not complete in its record, or both when there are not two records.
+std::pair<size_t, size_t> FullHandshakeBytes(const std::vector<FdRecord>& records);
 
 // FaultScenario is one row of the fault matrix the stress tests run.
 enum class FaultScenario {
