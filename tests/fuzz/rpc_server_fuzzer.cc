@@ -297,26 +297,33 @@ class Fail final : public CheckedHandler {
   void HalfClose() override { Finish(absl::InvalidArgumentError("no request\r\n100%")); }
 };
 
-// Big answers one 300 KiB message (beyond the windows and the transport's
-// high-water mark), compressed if the request's first byte is odd.
+// Big answers one message of 300 KiB (beyond the default windows) or, if
+// the request's first byte has bit 1 set, 1 MiB (beyond what the socket
+// takes at once plus the transport's high-water mark, so the call waits for
+// the transport); compressed if that byte is odd.
 class Big final : public CheckedHandler {
  public:
   using CheckedHandler::CheckedHandler;
-  void Message(absl::Span<const uint8_t> m) override { compress_ = !m.empty() && (m[0] & 1); }
+  void Message(absl::Span<const uint8_t> m) override {
+    compress_ = !m.empty() && (m[0] & 1);
+    huge_ = !m.empty() && (m[0] & 2);
+  }
   void HalfClose() override {
     static const std::vector<uint8_t>* body = [] {
-      auto* b = new std::vector<uint8_t>(300 * 1024);
+      auto* b = new std::vector<uint8_t>(1 << 20);
       uint32_t x = 1;
       for (uint8_t& c : *b) c = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
       return b;
     }();
     if (compress_) call_->SetResponseCompression("gzip");
-    if (!Write(absl::MakeConstSpan(*body), compress_)) Finish(absl::OkStatus());
+    const size_t n = huge_ ? body->size() : 300 * 1024;
+    if (!Write(absl::MakeConstSpan(body->data(), n), compress_)) Finish(absl::OkStatus());
   }
   void WriteDone(bool ok) override { Finish(absl::OkStatus()); }
 
  private:
   bool compress_ = false;
+  bool huge_ = false;
 };
 
 // Async answers from reactor tasks (RunOnReactor): each message is echoed
