@@ -2,6 +2,12 @@
 // (127.0.0.1), in each of these modes:
 //
 //   tcp                         plain send/recv of 256 KiB, the ceiling
+//   tcp_aes_gcm                 the same with every 16 KiB frame sealed once
+//                               and opened once in place by BoringSSL's
+//                               AES-128-GCM and nothing else (no event loop,
+//                               rekeying or framing state): the ceiling of
+//                               any AES-GCM record protocol over this kernel
+//                               path and this AES-GCM code
 //   alts                        the ALTS record layer (ALTSRP_GCM_AES128_REKEY,
 //                               a fixed random key) at 16 KiB, 64 KiB and
 //                               1 MiB max frame size
@@ -54,7 +60,7 @@
 //
 // Run:  build/<dir>/benchmarks/throughput [--bytes=N] [--rounds=5] [--json=PATH]
 //           [--alts_sender=connection|stream] [--read_buffer=N] [--write_buffer=N]
-//           [--modes=tcp,alts_16k,alts_64k,alts_1m,tls,tls_socket_bio]
+//           [--modes=tcp,tcp_aes_gcm,alts_16k,alts_64k,alts_1m,tls,tls_socket_bio]
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,6 +71,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/aead.h>
 #include <openssl/mem.h>
 #include <openssl/rand.h>
 
@@ -124,7 +131,8 @@ ABSL_FLAG(uint64_t, read_buffer, 256 * 1024,
 ABSL_FLAG(uint64_t, write_buffer, 256 * 1024,
           "ALTS sender's buffer = TLS sender's coalescing buffer (bytes per send).");
 ABSL_FLAG(std::vector<std::string>, modes, {},
-          "Modes to run: tcp, alts_16k, alts_64k, alts_1m, tls, tls_socket_bio (empty: all).");
+          "Modes to run: tcp, tcp_aes_gcm, alts_16k, alts_64k, alts_1m, tls, tls_socket_bio "
+          "(empty: all).");
 
 namespace alts::bench {
 namespace {
@@ -412,9 +420,96 @@ struct RunResult {
 // ---------------------------------------------------------------------------
 // Plain TCP.
 
-// RunTcp measures plain TCP: blocking send() in a second thread, recv() here.
-RunResult RunTcp(const Pattern& pattern, uint64_t total) {
-  RunResult result("tcp", 0, "send()");
+// IdealAead is the least an AES-128-GCM record protocol has to do: seal each
+// frame once and open it once, in place, with a counter nonce, with no
+// framing state, rekeying, event loop or context cache. Frames have the
+// ALTS 16 KiB layout (4-byte length, 4 bytes of type, 16,360 bytes of
+// plaintext, 16-byte tag), so the bytes on the wire match alts 16 KiB.
+class IdealAead {
+ public:
+  static constexpr size_t kFrame = 16 * 1024;
+  static constexpr size_t kPayload = kFrame - kFrameOverhead;
+
+  IdealAead() {
+    uint8_t key[16];
+    RAND_bytes(key, sizeof(key));
+    ok_ = EVP_AEAD_CTX_init(&ctx_, EVP_aead_aes_128_gcm(), key, sizeof(key),
+                            EVP_AEAD_DEFAULT_TAG_LENGTH, nullptr) == 1;
+    OPENSSL_cleanse(key, sizeof(key));
+  }
+  ~IdealAead() { EVP_AEAD_CTX_cleanup(&ctx_); }
+  IdealAead(const IdealAead&) = delete;
+  IdealAead& operator=(const IdealAead&) = delete;
+
+  bool ok() const { return ok_; }
+
+  // Seal writes the frame of `plaintext` (at most kPayload bytes) to `out`
+  // (room for kFrame bytes) and returns its size, 0 on failure.
+  size_t Seal(absl::Span<const uint8_t> plaintext, uint8_t* out, uint64_t counter) const {
+    size_t sealed = 0;
+    uint8_t nonce[kNonceSize] = {};
+    memcpy(nonce, &counter, sizeof(counter));
+    if (EVP_AEAD_CTX_seal(&ctx_, out + kFrameHeaderSize, &sealed, kFrame - kFrameHeaderSize, nonce,
+                          sizeof(nonce), plaintext.data(), plaintext.size(), nullptr, 0) != 1) {
+      return 0;
+    }
+    const uint32_t length = static_cast<uint32_t>(kFrameTypeFieldSize + sealed);
+    memcpy(out, &length, sizeof(length));
+    memset(out + kFrameLengthFieldSize, 0, kFrameTypeFieldSize);
+    return kFrameLengthFieldSize + length;
+  }
+
+  // FrameSize returns the size of the frame starting at `frame` (its header
+  // must be there).
+  static size_t FrameSize(const uint8_t* frame) {
+    uint32_t length;
+    memcpy(&length, frame, sizeof(length));
+    return kFrameLengthFieldSize + length;
+  }
+
+  // Open opens the whole frame `frame` in place; returns its plaintext, empty
+  // on failure.
+  absl::Span<const uint8_t> Open(absl::Span<uint8_t> frame, uint64_t counter) const {
+    uint8_t* sealed = frame.data() + kFrameHeaderSize;
+    size_t opened = 0;
+    uint8_t nonce[kNonceSize] = {};
+    memcpy(nonce, &counter, sizeof(counter));
+    if (EVP_AEAD_CTX_open(&ctx_, sealed, &opened, frame.size() - kFrameHeaderSize, nonce,
+                          sizeof(nonce), sealed, frame.size() - kFrameHeaderSize,
+                          nullptr, 0) != 1) {
+      return {};
+    }
+    return absl::MakeConstSpan(sealed, opened);
+  }
+
+ private:
+  static constexpr size_t kNonceSize = 12;
+
+  EVP_AEAD_CTX ctx_;  // read-only after init: the two threads share it
+  bool ok_ = false;
+};
+
+// SendAllBlocking sends `data` whole on the blocking socket `fd`.
+absl::Status SendAllBlocking(int fd, absl::Span<const uint8_t> data) {
+  while (!data.empty()) {
+    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoError("send");
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// RunTcp measures plain TCP: blocking send() in a second thread, recv() here,
+// kSocketIoSize bytes per call. With `aead` (mode tcp_aes_gcm, the ceiling of
+// any AES-GCM record protocol over this kernel path) the sender seals 16 KiB
+// frames into a kSocketIoSize buffer before each send and the receiver opens
+// every whole frame in place after each recv (moving a partial one to the
+// front of its buffer), both with IdealAead.
+RunResult RunTcp(const Pattern& pattern, uint64_t total, const IdealAead* aead) {
+  RunResult result(aead != nullptr ? "tcp_aes_gcm" : "tcp",
+                   aead != nullptr ? IdealAead::kFrame : 0,
+                   aead != nullptr ? "send(), ideal seal" : "send()");
   absl::StatusOr<SocketPair> pair = LoopbackPair();
   if (!pair.ok()) {
     result.AddError(pair.status());
@@ -427,38 +522,77 @@ RunResult RunTcp(const Pattern& pattern, uint64_t total) {
   absl::Status sender_status;
   std::thread sender([&] {
     const int fd = pair->sender.get();
+    std::vector<uint8_t> out(aead != nullptr ? kSocketIoSize : 0);
     gate.ArriveAndWait();
     uint64_t pos = 0;
-    while (pos < total) {
-      absl::Span<const uint8_t> slice =
-          pattern.Slice(pos, static_cast<size_t>(std::min<uint64_t>(kSocketIoSize, total - pos)));
-      const ssize_t n = send(fd, slice.data(), slice.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        sender_status = ErrnoError("send");
-        break;
+    uint64_t frames = 0;
+    while (pos < total && sender_status.ok()) {
+      if (aead == nullptr) {
+        sender_status = SendAllBlocking(
+            fd, pattern.Slice(pos, static_cast<size_t>(std::min<uint64_t>(kSocketIoSize,
+                                                                          total - pos))));
+        pos += std::min<uint64_t>(kSocketIoSize, total - pos);
+        continue;
       }
-      pos += static_cast<uint64_t>(n);
+      size_t used = 0;
+      while (used + IdealAead::kFrame <= out.size() && pos < total) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(IdealAead::kPayload, total - pos));
+        const size_t sealed = aead->Seal(pattern.Slice(pos, n), out.data() + used, frames++);
+        if (sealed == 0) {
+          sender_status = absl::InternalError("seal failed");
+          break;
+        }
+        used += sealed;
+        pos += n;
+      }
+      if (sender_status.ok()) {
+        sender_status = SendAllBlocking(fd, absl::MakeConstSpan(out.data(), used));
+      }
     }
     WaitForPeerClose(fd);
     result.sender_cpu_seconds = gate.SenderCpuSeconds();
   });
 
-  std::vector<uint8_t> buf(kSocketIoSize);
+  std::vector<uint8_t> buf(kSocketIoSize + (aead != nullptr ? IdealAead::kFrame : 0));
   StreamChecker checker(pattern);
   gate.WaitForArrival();
   const Usage start = Usage::Now(CounterOf(counter));
   gate.Open();
   absl::Status receiver_status;
-  while (checker.received() < total) {
-    const ssize_t n = recv(pair->receiver.get(), buf.data(), buf.size(), 0);
+  size_t have = 0;  // aead: bytes of an incomplete frame at the front of buf
+  uint64_t frames = 0;
+  while (checker.received() < total && receiver_status.ok()) {
+    const ssize_t n = recv(pair->receiver.get(), buf.data() + have, kSocketIoSize, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       receiver_status = ErrnoError("recv");
       break;
     }
     if (n == 0) break;  // early EOF: Check reports the shortfall
-    checker.Consume(absl::MakeConstSpan(buf.data(), static_cast<size_t>(n)));
+    if (aead == nullptr) {
+      checker.Consume(absl::MakeConstSpan(buf.data(), static_cast<size_t>(n)));
+      continue;
+    }
+    have += static_cast<size_t>(n);
+    size_t at = 0;
+    while (have - at >= kFrameLengthFieldSize) {
+      const size_t size = IdealAead::FrameSize(buf.data() + at);
+      if (size > IdealAead::kFrame || size < kMinFrameSize) {
+        receiver_status = absl::DataLossError("bad frame length");
+        break;
+      }
+      if (have - at < size) break;
+      absl::Span<const uint8_t> plaintext =
+          aead->Open(absl::MakeSpan(buf.data() + at, size), frames++);
+      if (plaintext.empty()) {
+        receiver_status = absl::DataLossError("frame failed authentication");
+        break;
+      }
+      checker.Consume(plaintext);
+      at += size;
+    }
+    memmove(buf.data(), buf.data() + at, have - at);
+    have -= at;
   }
   const Usage end = Usage::Now(CounterOf(counter));
   pair->receiver.Reset();  // lets the sender finish
@@ -872,7 +1006,7 @@ std::string FormatFrame(size_t frame_size) {
 }
 
 // ModeKind is what a mode runs.
-enum class ModeKind { kTcp, kAlts, kTlsBuffered, kTlsSocketBio };
+enum class ModeKind { kTcp, kTcpAesGcm, kAlts, kTlsBuffered, kTlsSocketBio };
 
 // Mode is one row of the table: a flag name, what it runs, the frame size.
 struct Mode {
@@ -884,6 +1018,7 @@ struct Mode {
 // kModes lists every mode in the order a round runs them.
 constexpr Mode kModes[] = {
     {"tcp", ModeKind::kTcp, 0},
+    {"tcp_aes_gcm", ModeKind::kTcpAesGcm, IdealAead::kFrame},
     {"alts_16k", ModeKind::kAlts, 16 * 1024},
     {"tls", ModeKind::kTlsBuffered, kTlsRecordSize},
     {"alts_64k", ModeKind::kAlts, 64 * 1024},
@@ -981,6 +1116,11 @@ int Main(int argc, char** argv) {
   const AltsSender sender = sender_flag == "stream" ? AltsSender::kStream : AltsSender::kConnection;
 
   const Pattern pattern;
+  const IdealAead ideal;
+  if (!ideal.ok()) {
+    std::fprintf(stderr, "throughput: EVP_AEAD_CTX_init failed\n");
+    return 1;
+  }
   std::vector<uint8_t> key(RecordKeySize(RecordProtocol::kAes128GcmRekey));
   RAND_bytes(key.data(), key.size());
   absl::StatusOr<TlsCredentials> credentials = GenerateTlsCredentials();
@@ -997,7 +1137,10 @@ int Main(int argc, char** argv) {
       ModeRuns& m = modes[round % 2 == 0 ? k : modes.size() - 1 - k];
       switch (m.mode->kind) {
         case ModeKind::kTcp:
-          m.runs.push_back(RunTcp(pattern, total));
+          m.runs.push_back(RunTcp(pattern, total, nullptr));
+          break;
+        case ModeKind::kTcpAesGcm:
+          m.runs.push_back(RunTcp(pattern, total, &ideal));
           break;
         case ModeKind::kAlts:
           m.runs.push_back(RunAlts(pattern, total, m.mode->frame_size, sender, buffers, key));
@@ -1022,6 +1165,7 @@ int Main(int argc, char** argv) {
   JsonResults json;
   uint64_t errors = 0;
   const ModeRuns* tcp = nullptr;
+  const ModeRuns* ideal_aead = nullptr;
   const ModeRuns* alts16 = nullptr;
   const ModeRuns* best_alts = nullptr;
   const ModeRuns* tls = nullptr;
@@ -1052,6 +1196,7 @@ int Main(int argc, char** argv) {
     json.Add(std::move(row));
     if (m.errors() != 0) continue;
     if (r.mode == "tcp") tcp = &m;
+    if (r.mode == "tcp_aes_gcm") ideal_aead = &m;
     if (r.mode == "tls13_boringssl") tls = &m;
     if (r.mode == "alts") {
       if (r.frame_size == 16 * 1024) alts16 = &m;
@@ -1084,6 +1229,25 @@ int Main(int argc, char** argv) {
         "ratios %.0f%%; goal >= 90%%: %s)\n",
         FormatFrame(best_alts->first().frame_size).c_str(), 100 * ratio,
         100 * PairedRatio(*best_alts, *tcp), ratio >= 0.9 ? "met" : "NOT met");
+  }
+  if (ideal_aead != nullptr && ideal_aead->MbPerS() > 0) {
+    // What the goals above would need of any AES-GCM record protocol here.
+    if (tcp != nullptr && tcp->MbPerS() > 0) {
+      std::printf("ceiling: seal + open with nothing else (tcp_aes_gcm) reaches %.0f%% of plain "
+                  "TCP (median of per-round ratios %.0f%%)",
+                  100 * ideal_aead->MbPerS() / tcp->MbPerS(),
+                  100 * PairedRatio(*ideal_aead, *tcp));
+      if (tls != nullptr && tls->MbPerS() > 0) {
+        std::printf(" and %.2fx TLS 16 KiB", ideal_aead->MbPerS() / tls->MbPerS());
+      }
+      std::printf("\n");
+    }
+    if (alts16 != nullptr) {
+      std::printf("ALTS 16 KiB frames reach %.0f%% of that ceiling (median of per-round ratios "
+                  "%.0f%%)\n",
+                  100 * alts16->MbPerS() / ideal_aead->MbPerS(),
+                  100 * PairedRatio(*alts16, *ideal_aead));
+    }
   }
   for (const ModeRuns& m : modes) {
     uint64_t drained = 0;

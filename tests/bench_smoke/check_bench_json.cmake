@@ -47,7 +47,7 @@ if(KIND STREQUAL "throughput")
   set(_number_fields frame_size mb_per_s cpu_s_per_gb sender_cpu_s_per_gb
                      receiver_cpu_s_per_gb bytes runs errors)
   # One row per mode and frame size, in the order a round runs them.
-  set(_expected_rows "tcp/0" "alts/16384" "tls13_boringssl/16384" "alts/65536"
+  set(_expected_rows "tcp/0" "tcp_aes_gcm/16384" "alts/16384" "tls13_boringssl/16384" "alts/65536"
                      "alts/1048576" "tls13_boringssl_socket_bio/16384")
   set(_int_checks "bytes:EQUAL:4194304" "runs:EQUAL:2")
   set(_positive_fields mb_per_s cpu_s_per_gb)
